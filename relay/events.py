@@ -1,0 +1,83 @@
+"""The relay event model: types, the envelope, and size caps.
+
+An event travels as one JSON object::
+
+    {"id": "7-0", "seq": 7, "session": "...", "turn": 2, "ts": 1763.2,
+     "type": "message", "text": "..."}
+
+``id`` (the event-log id, also the SSE id) and ``seq`` are assigned by the
+event log when the event is stored; everything else is the *body* built
+here. Nothing in this module touches Redis, Flask or processes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+
+import orjson
+
+__all__ = [
+    "EVENT_TYPES",
+    "FINAL_STATUSES",
+    "TURN_COMPLETED",
+    "cap_text",
+    "encode",
+    "event_body",
+]
+
+TURN_QUEUED: Final = "turn.queued"
+TURN_STARTED: Final = "turn.started"
+MESSAGE: Final = "message"
+REASONING: Final = "reasoning"
+TOOL_STARTED: Final = "tool.started"
+TOOL_UPDATED: Final = "tool.updated"
+TOOL_COMPLETED: Final = "tool.completed"
+USAGE: Final = "usage"
+ERROR: Final = "error"
+TURN_COMPLETED: Final = "turn.completed"
+
+#: Every event type the relay itself defines (``codex.*`` pass-throughs aside).
+EVENT_TYPES: Final = frozenset(
+    {
+        TURN_QUEUED, TURN_STARTED, MESSAGE, REASONING, TOOL_STARTED,
+        TOOL_UPDATED, TOOL_COMPLETED, USAGE, ERROR, TURN_COMPLETED,
+    }
+)
+
+#: The ``status`` values of ``turn.completed``.
+FINAL_STATUSES: Final = ("completed", "failed", "cancelled", "timeout")
+
+#: Prefix of events passed through from Codex without a relay mapping.
+PASSTHROUGH_PREFIX: Final = "codex."
+
+
+def event_body(
+    session: str, turn: int, type: str, payload: dict[str, Any], ts: float | None = None
+) -> dict[str, Any]:
+    """Build an event body (the envelope without ``id`` and ``seq``)."""
+    body: dict[str, Any] = {
+        "session": session,
+        "turn": turn,
+        "ts": time.time() if ts is None else ts,
+        "type": type,
+    }
+    body.update(payload)
+    return body
+
+
+def encode(obj: Any) -> bytes:
+    """Serialise an event (or any JSON value) compactly."""
+    return orjson.dumps(obj)
+
+
+def cap_text(text: str, limit: int) -> tuple[str, bool]:
+    """Cut ``text`` to at most ``limit`` characters; say whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    return text[:limit], True
+
+
+def error_payload(message: str, code: str, retryable: bool = False) -> dict[str, Any]:
+    """Payload of an ``error`` event."""
+    return {"message": message, "code": code, "retryable": retryable}

@@ -1,0 +1,150 @@
+"""Run-scoped tokens: claims, key pairs and verification (no Flask here).
+
+A run token is an EdDSA (Ed25519) JWT minted by the web process for one
+turn. Only the web process holds the private key; workers and the MCP tools
+verify with the public key, so nothing the agent can read lets it mint a
+token. Verification requires ``exp``, ``iat``, ``jti``, ``sub``, ``runid``,
+``config``, ``session`` and ``tier``, and the audience ``codex-relay-mcp``;
+any other algorithm (``none``, HS256 with the public key as secret, RS256)
+is refused.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .errors import InvalidToken, TokenRevoked, TokenScopeError
+
+__all__ = [
+    "ALGORITHM",
+    "AUDIENCE",
+    "TIERS",
+    "RunClaims",
+    "generate_keypair",
+    "sign_run_token",
+    "verify_run_token",
+]
+
+ALGORITHM = "EdDSA"
+AUDIENCE = "codex-relay-mcp"
+#: Tiers in increasing order of power.
+TIERS = ("read", "edit")
+_REQUIRED = ["exp", "iat", "jti", "sub", "aud", "runid", "config", "session", "tier"]
+
+
+@dataclass(frozen=True)
+class RunClaims:
+    """The verified claims of a run token."""
+
+    sub: str
+    runid: str
+    config: str
+    session: str
+    tier: str
+    jti: str
+    iat: int
+    exp: int
+    run_dir: str = ""
+
+    def allows(self, tier: str) -> bool:
+        """Whether this token's tier grants ``tier``."""
+        return TIERS.index(self.tier) >= TIERS.index(tier)
+
+    def require(self, tier: str, runid: str | None = None) -> None:
+        """Raise :class:`TokenScopeError` unless the token grants ``tier`` on ``runid``."""
+        if runid is not None and runid != self.runid:
+            raise TokenScopeError("This token is for another run.")
+        if not self.allows(tier):
+            raise TokenScopeError(f"This needs the '{tier}' tier; the token has '{self.tier}'.")
+
+
+def generate_keypair() -> tuple[str, str]:
+    """A new Ed25519 key pair as ``(private_pem, public_pem)``."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    return private, public
+
+
+def run_claims(
+    user: str, runid: str, config: str, session: str, tier: str, run_dir: str = ""
+) -> dict[str, Any]:
+    """The custom claims of a run token (``sub``/``exp``/``iat``/``jti`` aside)."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}")
+    claims: dict[str, Any] = {
+        "runid": runid, "config": config, "session": session, "tier": tier, "aud": AUDIENCE,
+    }
+    if run_dir:
+        claims["run_dir"] = run_dir
+    return claims
+
+
+def sign_run_token(
+    private_key_pem: str,
+    *,
+    user: str,
+    runid: str,
+    config: str,
+    session: str,
+    tier: str,
+    lifetime: float,
+    run_dir: str = "",
+) -> str:
+    """Mint a run token with PyJWT (the web app mints through flask-jwt-extended)."""
+    now = int(time.time())
+    payload = run_claims(user, runid, config, session, tier, run_dir)
+    payload.update(sub=user, iat=now, exp=now + int(lifetime), jti=secrets.token_hex(16))
+    return jwt.encode(payload, private_key_pem, algorithm=ALGORITHM)
+
+
+def verify_run_token(
+    token: str,
+    public_key_pem: str,
+    *,
+    is_revoked: Callable[[RunClaims], bool] | None = None,
+    leeway: float = 0.0,
+) -> RunClaims:
+    """Verify ``token`` and return its claims, or raise :class:`InvalidToken`."""
+    try:
+        payload = jwt.decode(
+            token,
+            public_key_pem,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            leeway=leeway,
+            options={"require": _REQUIRED, "verify_signature": True},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("The run token has expired.") from None
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(f"The run token is not valid ({type(exc).__name__}).") from None
+    for name in ("sub", "runid", "config", "session", "tier", "jti"):
+        if not isinstance(payload.get(name), str) or not payload[name]:
+            raise InvalidToken(f"The run token's '{name}' claim is missing or empty.")
+    if payload["tier"] not in TIERS:
+        raise InvalidToken("The run token has an unknown tier.")
+    run_dir = payload.get("run_dir", "")
+    claims = RunClaims(
+        sub=payload["sub"], runid=payload["runid"], config=payload["config"],
+        session=payload["session"], tier=payload["tier"], jti=payload["jti"],
+        iat=int(payload["iat"]), exp=int(payload["exp"]),
+        run_dir=run_dir if isinstance(run_dir, str) else "",
+    )
+    if is_revoked is not None and is_revoked(claims):
+        raise TokenRevoked("The run token was revoked (its session was deleted).")
+    return claims

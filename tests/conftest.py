@@ -1,0 +1,243 @@
+"""Shared fixtures: a real Redis server, the real Codex CLI, the scripted model.
+
+Nothing here is a mock. ``redis_server`` is a Redis process for the whole
+session (a fresh, flushed database per test); ``codex_bin`` is the pinned
+Codex binary (installed by ``make setup``); ``devmodel`` is the project's
+scripted Responses-API server (``relay.devmodel``), the stand-in for a model
+provider. ``relay_env`` points the relay's settings at all three through
+environment variables, exactly as a deployed worker would see them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from bootstrap.codex_binary import locate_codex, probe_codex
+from relay.devmodel import DevModelServer, codex_model_catalog
+from relay.embedded_redis import EmbeddedRedis
+from relay.runtime import RelayRuntime
+from relay.session_store import SessionRecord
+from relay.settings import Settings, load_settings
+from relay.tokens import generate_keypair, sign_run_token
+from relay.turns import start_turn
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    """A real Redis server process for the test session."""
+    with EmbeddedRedis() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    """A client on a flushed database."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> str:
+    """The pinned Codex CLI; the suite fails (not skips) when it is missing."""
+    return probe_codex(locate_codex(os.environ.get("CODEX_RELAY_CODEX_BIN"))).path
+
+
+@pytest.fixture(scope="session")
+def devmodel() -> Iterator[DevModelServer]:
+    """The scripted model server (a stand-in for a model provider)."""
+    with DevModelServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def keypair() -> tuple[str, str]:
+    """An Ed25519 key pair for run tokens: ``(private_pem, public_pem)``."""
+    return generate_keypair()
+
+
+@pytest.fixture(scope="session")
+def model_catalog(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Codex model catalog describing the scripted model."""
+    path = tmp_path_factory.mktemp("catalog") / "models.json"
+    path.write_text(json.dumps(codex_model_catalog()))
+    return str(path)
+
+
+@pytest.fixture
+def relay_env(
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+    redis_server: EmbeddedRedis,
+    codex_bin: str,
+    devmodel: DevModelServer,
+    keypair: tuple[str, str],
+    model_catalog: str,
+    tmp_path: Path,
+) -> dict[str, str]:
+    """Environment variables that configure the relay for a test (also set in os.environ)."""
+    env = {
+        "REDIS_URL": redis_server.url,
+        "CODEX_RELAY_CODEX_BIN": codex_bin,
+        "CODEX_RELAY_MODEL_BASE_URL": devmodel.base_url,
+        "CODEX_RELAY_MODEL": "devmodel",
+        "CODEX_RELAY_MODEL_CATALOG": model_catalog,
+        "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
+        "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
+        "CODEX_RELAY_WORK_DIR": str(tmp_path / "work"),
+        "CODEX_RELAY_MCP_TRANSPORT": "off",
+        "CODEX_RELAY_SANDBOX": "danger-full-access",
+        "CODEX_RELAY_TURN_TIMEOUT": "60",
+        "CODEX_RELAY_IDLE_TIMEOUT": "30",
+        "CODEX_RELAY_KILL_GRACE": "0.5",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def settings(relay_env: dict[str, str]) -> Settings:
+    """Settings as a worker with ``relay_env`` would load them."""
+    return load_settings()
+
+
+@pytest.fixture
+def runtime(settings: Settings, redis_client: redis.Redis) -> RelayRuntime:
+    """A relay runtime on the test's Redis database."""
+    return RelayRuntime.from_settings(settings)
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """A small run directory: inputs, a log and a markdown report."""
+    run = tmp_path / "runs" / "run-1"
+    (run / "inputs").mkdir(parents=True)
+    (run / "logs").mkdir()
+    (run / "reports").mkdir()
+    (run / "inputs" / "config.yaml").write_text("learning_rate: 0.01\nepochs: 3\n")
+    (run / "logs" / "train.log").write_text("epoch 1 loss 0.9\nepoch 2 loss 0.5\n")
+    (run / "reports" / "summary.md").write_text(
+        "# Summary\n\n## Introduction\n\nOld intro.\n\n## Results\n\nLoss fell.\n"
+    )
+    return run
+
+
+class TurnDriver:
+    """Start turns and run them through a real RQ worker; read the events back."""
+
+    def __init__(self, rt: RelayRuntime, run_dir: Path, private_key: str) -> None:
+        self.rt = rt
+        self.run_dir = run_dir
+        self.private_key = private_key
+
+    def new_session(self, user: str = "alice", tier: str = "edit") -> SessionRecord:
+        """A fresh session of ``user`` on the test run."""
+        return self.rt.sessions.create(user, self.run_dir.name, "default", tier, str(self.run_dir))
+
+    def start(self, record: SessionRecord, message: str) -> int:
+        """Queue a turn (as the web route does) and return its number."""
+        fresh = self.rt.sessions.get(record.id) or record
+
+        def mint(turn: int) -> str:
+            return sign_run_token(
+                self.private_key, user=fresh.user, runid=fresh.runid, config=fresh.config,
+                session=fresh.id, tier=fresh.tier, lifetime=120, run_dir=fresh.run_dir,
+            )
+
+        turn, _ = start_turn(self.rt, fresh, message, mint)
+        return turn
+
+    def work(self, *extra_env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        """Run a real worker process in burst mode until the queue is empty."""
+        env = dict(os.environ)
+        for more in extra_env:
+            env.update(more)
+        return subprocess.run(
+            [sys.executable, "-m", "relay.cli", "worker", "--burst"],
+            env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+    def spawn_worker(self, *extra_env: dict[str, str]) -> subprocess.Popen[str]:
+        """A long-running worker process (the caller stops it)."""
+        env = dict(os.environ)
+        for more in extra_env:
+            env.update(more)
+        log = tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False)
+        with log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "relay.cli", "worker"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+            )
+
+    def events(self, record: SessionRecord, turn: int | None = None) -> list[dict[str, Any]]:
+        """The session's events (of one turn, if given), decoded."""
+        out = [orjson.loads(e.data) for e in self.rt.events.read(record.id, count=100_000)]
+        return [e for e in out if turn is None or e["turn"] == turn]
+
+    def types(self, record: SessionRecord, turn: int | None = None) -> list[str]:
+        """Just the event types, in order."""
+        return [e["type"] for e in self.events(record, turn)]
+
+    def wait_for(
+        self, record: SessionRecord, type_: str, timeout: float = 30, turn: int | None = None
+    ) -> dict[str, Any]:
+        """Poll the log until an event of ``type_`` appears."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events(record, turn):
+                if event["type"] == type_:
+                    return event
+            time.sleep(0.05)
+        raise AssertionError(f"no {type_} event within {timeout} s: {self.types(record)}")
+
+
+@pytest.fixture
+def turns(runtime: RelayRuntime, run_dir: Path, keypair: tuple[str, str]) -> TurnDriver:
+    """A :class:`TurnDriver` on the test's runtime and run directory."""
+    return TurnDriver(runtime, run_dir, keypair[0])
+
+
+def codex_processes(binary: str) -> list[int]:
+    """Pids of running ``codex exec`` processes of ``binary`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv[:2] == [binary.encode(), b"exec"] and state != b"Z":
+            found.append(int(entry))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_codex(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that runs Codex must leave no Codex process behind."""
+    yield
+    if "codex_bin" not in request.fixturenames:
+        return
+    binary = request.getfixturevalue("codex_bin")
+    deadline = time.monotonic() + 3
+    while codex_processes(binary):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Codex processes left running: {codex_processes(binary)}")
+        time.sleep(0.1)

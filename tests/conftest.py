@@ -241,3 +241,44 @@ def _no_leftover_codex(request: pytest.FixtureRequest) -> Iterator[None]:
         if time.monotonic() > deadline:
             raise AssertionError(f"Codex processes left running: {codex_processes(binary)}")
         time.sleep(0.1)
+
+
+@pytest.fixture
+def app(relay_env: dict[str, str], keypair: tuple[str, str], run_dir: Path) -> Any:
+    """The demo host app (``blueprints.demo_app``) over the test run's root.
+
+    Only the web app gets the private key (through its config), as in production.
+    """
+    from blueprints.demo_app import create_app
+
+    return create_app({
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+        "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+    })
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """A Flask test client of :func:`app`."""
+    return app.test_client()
+
+
+class AuthActions:
+    """Log test clients in and out of the demo app (flaskr's helper)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def login(self, user: str = "alice") -> Any:
+        return self.client.post("/demo/login", json={"user": user})
+
+    def logout(self) -> Any:
+        return self.client.post("/demo/logout")
+
+
+@pytest.fixture
+def auth(client: Any) -> AuthActions:
+    """Log the test client in as a demo user."""
+    return AuthActions(client)

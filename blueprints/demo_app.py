@@ -1,0 +1,159 @@
+"""A small host app that mounts codex-relay: what ``codex-relay demo`` serves.
+
+Demo-only policy: anyone who logs in with ``POST /demo/login {"user": "<name>"}``
+(a signed session cookie) may use every run under the runs root with tier
+``edit``; the user named ``admin`` also sees the admin views. Real hosts
+plug their own login and permissions into the same callbacks.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, request, session, url_for
+
+from .extension import CodexRelay
+
+__all__ = ["create_app", "ensure_sample_run"]
+
+_USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+SAMPLE_RUN = "sample-run"
+
+
+def ensure_sample_run(root: Path) -> Path:
+    """Create ``<root>/sample-run`` with inputs, logs and a report, if missing."""
+    run = root / SAMPLE_RUN
+    if run.exists():
+        return run
+    for sub in ("inputs", "outputs", "logs", "reports"):
+        (run / sub).mkdir(parents=True, exist_ok=True)
+    (run / "inputs" / "config.yaml").write_text(
+        "model: tiny-transformer\nlearning_rate: 0.0003\nepochs: 12\nbatch_size: 64\n"
+    )
+    (run / "inputs" / "dataset.csv").write_text("id,text,label\n1,good,1\n2,bad,0\n3,fine,1\n")
+    (run / "outputs" / "metrics.json").write_text('{"accuracy": 0.91, "loss": 0.23}\n')
+    (run / "logs" / "train.log").write_text(
+        "".join(f"epoch {i} loss {1 / (i + 1):.3f}\n" for i in range(12))
+    )
+    (run / "reports" / "summary.md").write_text(
+        "# Run summary\n\n## Introduction\n\nThis run trains a tiny transformer.\n\n"
+        "## Results\n\nAccuracy reached 0.91 after 12 epochs.\n\n"
+        "## Next steps\n\n- Try a larger batch size.\n"
+    )
+    return run
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}</style>
+</head><body>
+<h1>{title}</h1>
+{body}
+</body></html>"""
+
+
+def _page(title: str, body: str) -> Response:
+    return Response(_PAGE.format(title=html.escape(title), body=body), mimetype="text/html")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """The demo host app (flaskr-style factory)."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=os.environ.get("CODEX_RELAY_DEMO_SECRET_KEY") or secrets.token_hex(32),
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if test_config:
+        app.config.update(test_config)
+    runs_root = Path(
+        app.config.get("CODEX_RELAY_RUNS_ROOT") or os.environ.get("CODEX_RELAY_RUNS_ROOT") or "runs"
+    ).resolve()
+
+    relay = CodexRelay()
+
+    @relay.user_loader
+    def current_user() -> str | None:
+        user = session.get("user")
+        return user if isinstance(user, str) else None
+
+    @relay.run_authorizer
+    def may_use(user: str, runid: str, config: str) -> bool:
+        return True
+
+    @relay.run_dir_resolver
+    def run_dir(runid: str) -> Path | None:
+        candidate = (runs_root / runid).resolve()
+        return candidate if candidate.parent == runs_root and candidate.is_dir() else None
+
+    @relay.tier_loader
+    def tier(user: str, runid: str, config: str) -> str:
+        return "edit"
+
+    @relay.admin_authorizer
+    def is_admin(user: str) -> bool:
+        return user == "admin"
+
+    relay.init_app(app)
+    _add_demo_routes(app, runs_root)
+    return app
+
+
+def _add_demo_routes(app: Flask, runs_root: Path) -> None:
+    @app.post("/demo/login")
+    def login() -> tuple[Response, int]:
+        body = request.get_json(silent=True)
+        user = body.get("user") if isinstance(body, dict) else None
+        if not isinstance(user, str) or not _USER.match(user):
+            return jsonify({"error": {"code": "bad_request", "message":
+                                      "Send {\"user\": \"<name>\"} (letters, digits, ._@-)."}}), 400
+        session["user"] = user
+        return jsonify({"user": user}), 200
+
+    @app.post("/demo/logout")
+    def logout() -> tuple[str, int]:
+        session.pop("user", None)
+        return "", 204
+
+    @app.get("/")
+    def index() -> Response:
+        runs = sorted(p.name for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []
+        items = "".join(
+            f'<li><a href="{html.escape(url_for("run_page", runid=r, config="default"))}">'
+            f"{html.escape(r)}</a></li>" for r in runs
+        )
+        return _page("codex-relay demo", f"<p>Runs:</p><ul>{items}</ul>")
+
+    @app.get("/runs/<runid>/<config>/")
+    def run_page(runid: str, config: str) -> Response:
+        return _page(f"Run {runid}", _run_page_body(runid, config))
+
+
+def _run_page_body(runid: str, config: str) -> str:
+    static = url_for("codex_relay.static", filename="")
+    prefix = url_for("codex_relay.health").rsplit("/agent/health", 1)[0]
+    user = session.get("user")
+    login = (
+        f"<p>Logged in as <strong>{html.escape(user)}</strong>.</p>" if isinstance(user, str) else
+        '<form id="login" onsubmit="return false"><label>Your name '
+        '<input id="user" value="alice" autocomplete="username"></label> '
+        '<button id="login-btn">Log in</button></form>'
+        "<script>document.getElementById('login-btn').onclick=async()=>{"
+        "await fetch('/demo/login',{method:'POST',headers:{'Content-Type':'application/json'},"
+        "body:JSON.stringify({user:document.getElementById('user').value})});location.reload()}"
+        "</script>"
+    )
+    return (
+        f"<p>Configuration <code>{html.escape(config)}</code>. Press Ctrl+K (⌘K) to open the "
+        "agent, or use the panel below.</p>"
+        f"{login}"
+        f'<script src="{static}command-bar.js" defer></script>'
+        f'<codex-relay-panel runid="{html.escape(runid)}" config="{html.escape(config)}" '
+        f'base-url="{html.escape(prefix)}" open></codex-relay-panel>'
+    )

@@ -1,0 +1,224 @@
+"""The relay's HTTP routes: they translate HTTP to :mod:`relay` calls and back."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from flask import Blueprint, Response, jsonify, request, url_for
+from rq import Worker
+
+from relay.errors import (
+    BadRequest,
+    Forbidden,
+    MessageTooLong,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+)
+from relay.runtime import RelayRuntime
+from relay.session_store import SessionRecord
+from relay.turns import cancel_turn, delete_session, start_turn
+
+from .errors import register_app_error_handlers, register_error_handlers
+from .extension import TOKEN_MARGIN, RelayState, relay_state
+from .sse import event_stream
+
+__all__ = ["make_blueprint"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+_CHAT_FIELDS = frozenset({"message", "session_id"})
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+if not STATIC_DIR.is_dir():  # installed from a wheel: static files ship inside relay/
+    STATIC_DIR = Path(__file__).resolve().parent.parent / "relay" / "_static"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who is asking about which run, as the host decided."""
+
+    user: str
+    runid: str
+    config: str
+    run_dir: str
+    tier: str
+
+
+def _run_context(state: RelayState, runid: str, config: str) -> RunContext:
+    user = state.extension.current_user()
+    if user is None:
+        raise NotAuthenticated("Log in to use the agent.")
+    if not _NAME.match(runid) or not _NAME.match(config):
+        raise NotFound("No such run.")
+    run_dir = state.extension.run_dir(runid)
+    if run_dir is None:
+        raise NotFound("No such run.")
+    if not state.extension.authorize(user, runid, config):
+        raise Forbidden("You may not use the agent on this run.")
+    return RunContext(user, runid, config, run_dir, state.extension.tier(user, runid, config))
+
+
+def _session(state: RelayState, ctx: RunContext, session_id: str) -> SessionRecord:
+    if not _SESSION_ID.match(session_id):
+        raise NotFound("No such session for this run.")
+    return state.runtime.sessions.get_owned(session_id, ctx.user, ctx.runid)
+
+
+def _read_chat_body(max_bytes: int, max_chars: int) -> tuple[str, str | None]:
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise BadRequest(f"The request body is larger than {max_bytes} bytes.")
+    if request.mimetype != "application/json":
+        raise BadRequest("Send the message as JSON (Content-Type: application/json).")
+    raw = request.stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise BadRequest(f"The request body is larger than {max_bytes} bytes.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    unknown = sorted(set(body) - _CHAT_FIELDS)
+    if unknown:
+        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.")
+    message = body.get("message")
+    if not isinstance(message, str):
+        raise BadRequest("'message' is required and must be a string.")
+    if not message.strip():
+        raise BadRequest("'message' must not be empty.")
+    if "\x00" in message:
+        raise BadRequest("'message' must not contain NUL characters.")
+    if len(message) > max_chars:
+        raise MessageTooLong(f"The message is longer than {max_chars} characters.")
+    session_id = body.get("session_id")
+    if session_id is not None and not isinstance(session_id, str):
+        raise BadRequest("'session_id' must be a string.")
+    return message, session_id
+
+
+def _check_rate(rt: RelayRuntime, user: str) -> None:
+    now = time.time()
+    window = int(now // 60)
+    key = rt.keys.rate(user, window)
+    with rt.redis.pipeline() as pipe:
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        count = int(pipe.execute()[0])
+    if count > rt.settings.rate_limit_per_minute:
+        raise RateLimited("Too many messages; wait a moment.", int(60 - now % 60) + 1)
+
+
+def _urls(ctx: RunContext, session_id: str) -> dict[str, str]:
+    args = {"runid": ctx.runid, "config": ctx.config, "session_id": session_id}
+    return {
+        "events_url": url_for("codex_relay.events", **args),
+        "cancel_url": url_for("codex_relay.cancel", **args),
+    }
+
+
+def chat(runid: str, config: str) -> tuple[Response, int]:
+    """Start a turn (a new session when no ``session_id`` is given)."""
+    state = relay_state()
+    settings = state.settings
+    ctx = _run_context(state, runid, config)
+    message, session_id = _read_chat_body(settings.max_body_bytes, settings.max_message_chars)
+    rt = state.runtime
+    _check_rate(rt, ctx.user)
+    if session_id is None:
+        record = rt.sessions.create(ctx.user, ctx.runid, ctx.config, ctx.tier, ctx.run_dir)
+    else:
+        record = _session(state, ctx, session_id)
+        if record.tier != ctx.tier or record.run_dir != ctx.run_dir:
+            rt.sessions.update(record.id, tier=ctx.tier, run_dir=ctx.run_dir)
+            record = rt.sessions.get_owned(record.id, ctx.user, ctx.runid)
+
+    def mint(turn: int) -> str:
+        return state.mint_token(ctx.user, ctx.runid, ctx.config, record.id, ctx.tier, ctx.run_dir)
+
+    turn, job_id = start_turn(rt, record, message, mint, settings.profile_text or "")
+    body: dict[str, Any] = {"session_id": record.id, "turn": turn, "job_id": job_id}
+    body.update(_urls(ctx, record.id))
+    return jsonify(body), 202
+
+
+def events(runid: str, config: str, session_id: str) -> Response:
+    """SSE: replay the session's events after the client's last id, then follow live."""
+    state = relay_state()
+    ctx = _run_context(state, runid, config)
+    record = _session(state, ctx, session_id)
+    after = request.headers.get("Last-Event-ID") or request.args.get("after") or None
+    return event_stream(state.runtime, record.id, after)
+
+
+def cancel(runid: str, config: str, session_id: str) -> tuple[Response, int]:
+    """Ask the running turn to stop; the stream then ends it with ``cancelled``."""
+    state = relay_state()
+    record = _session(state, _run_context(state, runid, config), session_id)
+    cancelled = cancel_turn(state.runtime, record)
+    return jsonify({"session_id": record.id, "cancelling": cancelled}), 202
+
+
+def session_state(runid: str, config: str, session_id: str) -> Response:
+    """The session's state: status, turns, whether a Codex thread exists."""
+    state = relay_state()
+    record = _session(state, _run_context(state, runid, config), session_id)
+    return jsonify(record.public())
+
+
+def session_delete(runid: str, config: str, session_id: str) -> tuple[str, int]:
+    """End the session: cancel any turn, revoke its tokens, drop its state."""
+    state = relay_state()
+    record = _session(state, _run_context(state, runid, config), session_id)
+    delete_session(state.runtime, record, int(state.settings.turn_timeout) + TOKEN_MARGIN)
+    return "", 204
+
+
+def session_list(runid: str, config: str) -> Response:
+    """The current user's sessions of this run, most recent first."""
+    state = relay_state()
+    ctx = _run_context(state, runid, config)
+    records = state.runtime.sessions.list_for(ctx.user, ctx.runid)
+    return jsonify([r.public() for r in records])
+
+
+def health() -> tuple[Response, int]:
+    """Redis reachable, queue depth, live workers; 503 when something needed is down."""
+    state = relay_state()
+    rt = state.runtime
+    report: dict[str, Any] = {"redis": False, "queue_depth": None, "workers": 0}
+    try:
+        rt.redis.ping()
+        report["redis"] = True
+        report["queue_depth"] = rt.queue().count
+        report["workers"] = Worker.count(connection=rt.redis)
+        report["running_turns"] = len(rt.sessions.running_turns())
+    except (redis.ConnectionError, redis.TimeoutError):
+        pass
+    report["ok"] = bool(report["redis"] and report["workers"])
+    return jsonify(report), 200 if report["ok"] else 503
+
+
+def make_blueprint() -> Blueprint:
+    """The relay blueprint (routes, static files, error handlers)."""
+    bp = Blueprint(
+        "codex_relay", __name__, static_folder=str(STATIC_DIR),
+        static_url_path="/agent/static",
+    )
+    run = "/runs/<runid>/<config>/agent"
+    bp.add_url_rule(f"{run}/chat", "chat", chat, methods=["POST"])
+    bp.add_url_rule(f"{run}/sessions", "sessions", session_list, methods=["GET"])
+    sid = f"{run}/sessions/<session_id>"
+    bp.add_url_rule(sid, "session", session_state, methods=["GET"])
+    bp.add_url_rule(sid, "delete", session_delete, methods=["DELETE"])
+    bp.add_url_rule(f"{sid}/events", "events", events, methods=["GET"])
+    bp.add_url_rule(f"{sid}/cancel", "cancel", cancel, methods=["POST"])
+    bp.add_url_rule("/agent/health", "health", health, methods=["GET"])
+    register_error_handlers(bp)
+    register_app_error_handlers(bp)
+    return bp

@@ -1,0 +1,150 @@
+"""``codex-relay demo``: the whole pipeline on one machine, as real processes.
+
+Starts, each as a child process: Redis (``REDIS_URL`` if set, else an
+embedded server), the scripted model server (unless a real provider is
+configured: ``CODEX_RELAY_MODEL_BASE_URL`` or ``OPENAI_API_KEY``), one RQ
+worker, and the demo host app under gunicorn (threaded workers, so it can
+hold many SSE streams). The signing key pair is generated for the demo; only
+the web process gets the private key. Ctrl-C stops every child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from .embedded_redis import EmbeddedRedis, free_port
+from .tokens import generate_keypair
+
+__all__ = ["DemoStack", "run_demo"]
+
+
+class DemoStack:
+    """The demo's child processes and the environment they share."""
+
+    def __init__(self, host: str, port: int, runs_root: str | None) -> None:
+        self.host = host
+        self.port = port
+        self.state_dir = Path(tempfile.mkdtemp(prefix="codex-relay-demo-"))
+        self.runs_root = Path(runs_root).resolve() if runs_root else self.state_dir / "runs"
+        self.redis: EmbeddedRedis | None = None
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CODEX_RELAY_JWT")}
+        self.private_key = ""
+
+    @property
+    def url(self) -> str:
+        """The sample run's page."""
+        return f"http://{self.host}:{self.port}/runs/sample-run/default/"
+
+    def start(self) -> None:
+        """Start every service and wait until the web app answers."""
+        from blueprints.demo_app import ensure_sample_run
+
+        self.runs_root.mkdir(parents=True, exist_ok=True)
+        ensure_sample_run(self.runs_root)
+        self.env["CODEX_RELAY_RUNS_ROOT"] = str(self.runs_root)
+        self.env.setdefault("CODEX_RELAY_WORK_DIR", str(self.state_dir / "work"))
+        if not self.env.get("REDIS_URL"):
+            self.redis = EmbeddedRedis(data_dir=str(self.state_dir / "redis")).start()
+            self.env["REDIS_URL"] = self.redis.url
+        self.private_key, public_key = generate_keypair()
+        self.env["CODEX_RELAY_JWT_PUBLIC_KEY"] = public_key
+        if not (self.env.get("CODEX_RELAY_MODEL_BASE_URL") or self.env.get("OPENAI_API_KEY")):
+            self._start_devmodel()
+        self._spawn("worker", [sys.executable, "-m", "relay.cli", "worker"], self.env)
+        web_env = dict(self.env, CODEX_RELAY_JWT_PRIVATE_KEY=self.private_key)
+        self._spawn("web", [
+            sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "64",
+            "--workers", "1", "--bind", f"{self.host}:{self.port}", "--timeout", "0",
+            "--graceful-timeout", "5", "--log-level", "warning",
+            "blueprints.demo_app:create_app()",
+        ], web_env)
+        self._wait_for_web()
+
+    def _start_devmodel(self) -> None:
+        from .devmodel import codex_model_catalog
+
+        port = free_port()
+        catalog = self.state_dir / "devmodel-catalog.json"
+        catalog.write_text(json.dumps(codex_model_catalog()))
+        self._spawn("devmodel", [
+            sys.executable, "-m", "relay.devmodel", "--host", "127.0.0.1", "--port", str(port),
+        ], self.env)
+        self.env.update(
+            CODEX_RELAY_MODEL_BASE_URL=f"http://127.0.0.1:{port}/v1",
+            CODEX_RELAY_MODEL="devmodel",
+            CODEX_RELAY_MODEL_CATALOG=str(catalog),
+            CODEX_RELAY_MODEL_MAX_RETRIES="0",
+        )
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.children.append((name, subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)))
+
+    def _wait_for_web(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        health = f"http://{self.host}:{self.port}/agent/health"
+        while time.monotonic() < deadline:
+            self.check_children()
+            try:
+                with urllib.request.urlopen(health, timeout=1):
+                    return
+            except OSError as exc:
+                if getattr(exc, "code", None) == 503:  # up, waiting for the worker
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("the demo web app did not start")
+
+    def check_children(self) -> None:
+        """Raise if a child died."""
+        for name, proc in self.children:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the demo's {name} process exited ({proc.returncode})")
+
+    def stop(self) -> None:
+        """Stop every child (web first, Redis last)."""
+        for _, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in reversed(self.children):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.redis is not None:
+            self.redis.stop()
+
+
+def run_demo(host: str = "127.0.0.1", port: int = 5000, runs_root: str | None = None) -> int:
+    """Run the demo until Ctrl-C or SIGTERM; return the exit code."""
+    stack = DemoStack(host, port, runs_root)
+    stopping = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        stack.start()
+        print(f"codex-relay demo: open {stack.url}", flush=True)
+        print(f"  runs: {stack.runs_root}   Redis: {stack.env['REDIS_URL']}", flush=True)
+        print("  log in with any name on the page; Ctrl-C stops everything.", flush=True)
+        while not stopping:
+            stack.check_children()
+            time.sleep(0.2)
+        return 0
+    except RuntimeError as exc:
+        print(f"codex-relay demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()

@@ -68,11 +68,12 @@ class RelayState:
                    run_dir: str) -> str:
         """A run token for one turn (EdDSA, signed with the web process's private key)."""
         lifetime = timedelta(seconds=self.settings.turn_timeout + TOKEN_MARGIN)
-        return create_access_token(
+        token: str = create_access_token(
             identity=user,
             expires_delta=lifetime,
             additional_claims=run_claims(user, runid, config, session, tier, run_dir),
         )
+        return token
 
 
 def _deny_user() -> str | None:
@@ -167,7 +168,7 @@ class CodexRelay:
 
     def init_app(self, app: Flask) -> None:
         """Configure ``app``: settings, Redis, JWT minting, routes and static files."""
-        settings = load_settings(ChainMap(app.config, os.environ))  # type: ignore[arg-type]
+        settings = load_settings(ChainMap(app.config, os.environ))
         if not settings.jwt_private_key or not settings.jwt_public_key:
             raise ConfigError(
                 "CODEX_RELAY_JWT_PRIVATE_KEY",

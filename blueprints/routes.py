@@ -15,6 +15,7 @@ from rq import Worker
 
 from relay.errors import (
     BadRequest,
+    BodyTooLarge,
     Forbidden,
     MessageTooLong,
     NotAuthenticated,
@@ -72,12 +73,12 @@ def _session(state: RelayState, ctx: RunContext, session_id: str) -> SessionReco
 
 def _read_chat_body(max_bytes: int, max_chars: int) -> tuple[str, str | None]:
     if request.content_length is not None and request.content_length > max_bytes:
-        raise BadRequest(f"The request body is larger than {max_bytes} bytes.")
+        raise BodyTooLarge(f"The request body is larger than {max_bytes} bytes.")
     if request.mimetype != "application/json":
         raise BadRequest("Send the message as JSON (Content-Type: application/json).")
     raw = request.stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        raise BadRequest(f"The request body is larger than {max_bytes} bytes.")
+        raise BodyTooLarge(f"The request body is larger than {max_bytes} bytes.")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -115,7 +116,7 @@ def _check_rate(rt: RelayRuntime, user: str) -> None:
 
 
 def _urls(ctx: RunContext, session_id: str) -> dict[str, str]:
-    args = {"runid": ctx.runid, "config": ctx.config, "session_id": session_id}
+    args: dict[str, Any] = {"runid": ctx.runid, "config": ctx.config, "session_id": session_id}
     return {
         "events_url": url_for("codex_relay.events", **args),
         "cancel_url": url_for("codex_relay.cancel", **args),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker, Worker
@@ -48,11 +49,11 @@ class Reaper(threading.Thread):
 
 def make_worker(
     runtime: RelayRuntime, queues: list[str] | None = None, simple: bool = False
-) -> Worker:
+) -> Any:
     """An RQ worker on the relay's queues (``SimpleWorker``: no fork, for tests/debugging)."""
     names = queues or [QUEUE_NAME]
     queue_objs = [Queue(name, connection=runtime.redis) for name in names]
-    cls = SimpleWorker if simple else Worker
+    cls: Any = SimpleWorker if simple else Worker
     return cls(queue_objs, connection=runtime.redis, work_horse_killed_handler=horse_killed)
 
 

@@ -11,7 +11,8 @@ Every failure a caller can act on has its own type and a stable snake_case
     ├── CodexBinaryError         the Codex CLI is missing or incompatible
     ├── RelayUnavailable         Redis or the queue cannot be reached
     ├── BadRequest               the request body is malformed
-    │   └── MessageTooLong       the message is over the length limit
+    │   ├── MessageTooLong       the message is over the length limit
+    │   └── BodyTooLarge         the request body is over the size limit
     ├── NotAuthenticated         no user (host's user_loader returned None)
     ├── Forbidden                the host refuses this user this run
     ├── NotFound                 unknown run or session (also: not yours)
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 __all__ = [
     "BadRequest",
+    "BodyTooLarge",
     "CodexBinaryError",
     "ConfigError",
     "Forbidden",
@@ -84,6 +86,12 @@ class MessageTooLong(BadRequest):
     """The chat message exceeds the configured character limit."""
 
     code = "message_too_long"
+
+
+class BodyTooLarge(BadRequest):
+    """The request body exceeds the configured byte limit."""
+
+    code = "body_too_large"
 
 
 class NotAuthenticated(RelayError):

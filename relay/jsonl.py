@@ -55,7 +55,9 @@ class JsonLinesDecoder:
                 self._keep(chunk[start:end])
                 line, size, overflow = self._take()
             else:
-                line, size, overflow = chunk[start:end], end - start, False
+                # The limit holds however the pipe split the line.
+                size = end - start
+                line, overflow = chunk[start:end], size > self._max
             self._decode(line, size, overflow, out)
             start = end + 1
 

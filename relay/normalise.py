@@ -130,9 +130,10 @@ class CodexNormaliser:
     def _item(self, obj: dict[str, Any]) -> list[Normalised]:
         item = obj.get("item")
         phase = str(obj.get("type"))
-        if not isinstance(item, dict):
+        item_type = item.get("type") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(item_type, str):
+            # Without an item type there is no ``codex.<type>`` to name it by.
             return [(ev.PASSTHROUGH_PREFIX + phase, {"raw": obj})]
-        item_type = item.get("type")
         done = phase == "item.completed"
         if item_type == "agent_message":
             return [self._text(ev.MESSAGE, item)] if done else []
@@ -227,7 +228,8 @@ class CodexNormaliser:
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    # Token counts are never negative; a negative total would inflate the next turn's figures.
+    return max(0, value) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _default_status(phase: str) -> str:

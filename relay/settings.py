@@ -114,7 +114,7 @@ _name = setting_name
 def _convert(key: str, raw: Any, default: Any) -> Any:
     if raw is None or (isinstance(raw, str) and raw.strip() == "" and default is None):
         return None
-    kind = type(default) if default is not None else str
+    kind: type[Any] = type(default) if default is not None else str
     try:
         if kind is bool:
             if isinstance(raw, bool):

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import redis
+from rq import get_current_job
 
 from relay import events as ev
 from relay.errors import CodexBinaryError, RelayError
@@ -26,12 +27,13 @@ from relay.normalise import CodexNormaliser, Normalised
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
 from relay.settings import Settings, load_settings
-from relay.turns import TurnRequest, finish_turn
+from relay.turns import SHUTDOWN_CANCEL, TurnRequest, finish_turn
 
 from .codex_binary import locate_codex, probe_codex
 from .codex_home import CodexHome, codex_environment
 from .codex_process import CodexProcess, ProcessOutcome
 from .mcp_registration import mcp_registration
+from .progress import JobProgress
 from .prompt import build_prompt
 from .thread_archive import restore_thread, save_thread
 
@@ -64,6 +66,8 @@ class TurnRunner:
         self._next_cancel_check = 0.0
         self._cancelled = False
         self._seen_output = False
+        self._shutdown = False
+        self.progress = JobProgress(get_current_job())
         self._pubsub: Any = None
 
     # -- the turn ---------------------------------------------------------
@@ -98,6 +102,7 @@ class TurnRunner:
                 home.remove()
         duration_ms = round((time.monotonic() - self.started) * 1000)
         self._retry(lambda: finish_turn(self.rt, record, self.req.turn, status, duration_ms, error))
+        self._retry(lambda: self.progress.save(force=True, phase="finished", status=status))
         return {"status": status, "duration_ms": duration_ms}
 
     def _mark_running(self) -> None:
@@ -152,6 +157,11 @@ class TurnRunner:
 
     def _verdict(self, outcome: ProcessOutcome) -> tuple[str, tuple[str, str] | None]:
         if outcome.reason == "cancelled":
+            if self._shutdown:
+                return "cancelled", (
+                    "The worker running this turn was shut down. You can retry.",
+                    "worker_shutdown",
+                )
             return "cancelled", None
         if outcome.reason == "timeout":
             limit = self.settings.turn_timeout
@@ -200,13 +210,18 @@ class TurnRunner:
             for kind, payload in batch
         ]
         self._retry(lambda: self.rt.events.append(self.req.session, self.req.turn, bodies))
+        self.progress.observe(batch)
 
     def _tick(self) -> bool:
         """Heartbeat and cancel check, called between reads; ``True`` cancels."""
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.settings.heartbeat_interval
-            self._retry(lambda: self.rt.sessions.update(self.req.session, heartbeat=time.time()))
+            self._retry(lambda: self.rt.sessions.update(
+                self.req.session, heartbeat=time.time(),
+                last_event=self.progress.state["last_event"] or 0.0,
+            ))
+        self._retry(self.progress.save)
         if now >= self._next_cancel_check and not self._cancelled:
             self._next_cancel_check = now + _CANCEL_POLL
             self._cancelled = self._retry(self._cancel_requested)
@@ -219,8 +234,9 @@ class TurnRunner:
                 if b'"cancel"' in message.get("data", b""):
                     return True
                 message = self._pubsub.get_message(timeout=0)
-        keys = self.rt.keys
-        return bool(self.rt.redis.exists(keys.cancel(self.req.session, self.req.turn)))
+        flag = self.rt.redis.get(self.rt.keys.cancel(self.req.session, self.req.turn))
+        self._shutdown = flag == SHUTDOWN_CANCEL.encode()
+        return flag is not None
 
     def _close_pubsub(self) -> None:
         try:

@@ -13,11 +13,12 @@ from relay.keys import QUEUE_NAME
 from relay.reaper import reap_stale_turns
 from relay.runtime import RelayRuntime
 from relay.settings import Settings
+from relay.turns import SHUTDOWN_CANCEL, TurnRequest
 
 from .codex_binary import CodexInfo, locate_codex, probe_codex
 from .watchdog import horse_killed
 
-__all__ = ["Reaper", "make_worker", "preflight", "run_worker"]
+__all__ = ["Reaper", "RelayWorker", "make_worker", "preflight", "run_worker"]
 
 log = logging.getLogger("codex_relay.worker")
 
@@ -47,14 +48,52 @@ class Reaper(threading.Thread):
                 log.exception("reaper: sweep failed")
 
 
+class RelayWorker(Worker):
+    """RQ's forking worker with a bounded warm shutdown.
+
+    On SIGTERM RQ stops taking jobs and waits for the running one. A turn
+    may run for many minutes, so after ``shutdown_grace`` seconds the
+    running turn is asked to stop (the job then ends it with
+    ``cancelled`` and an error saying the worker shut down).
+    """
+
+    shutdown_grace: float = 30.0
+    relay_runtime: RelayRuntime | None = None
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+        if self.get_current_job_id():
+            timer = threading.Timer(self.shutdown_grace, self._cancel_running_turn)
+            timer.daemon = True
+            timer.start()
+
+    def _cancel_running_turn(self) -> None:
+        job = self.get_current_job()
+        if job is None or self.relay_runtime is None:
+            return
+        try:
+            request = TurnRequest.from_dict(job.args[0])
+        except (IndexError, TypeError):
+            return
+        rt = self.relay_runtime
+        rt.redis.set(rt.keys.cancel(request.session, request.turn), SHUTDOWN_CANCEL, ex=3600)
+        log.warning("shutdown grace over: stopping turn %s/%s", request.session, request.turn)
+
+
 def make_worker(
     runtime: RelayRuntime, queues: list[str] | None = None, simple: bool = False
 ) -> Any:
     """An RQ worker on the relay's queues (``SimpleWorker``: no fork, for tests/debugging)."""
     names = queues or [QUEUE_NAME]
     queue_objs = [Queue(name, connection=runtime.redis) for name in names]
-    cls: Any = SimpleWorker if simple else Worker
-    return cls(queue_objs, connection=runtime.redis, work_horse_killed_handler=horse_killed)
+    if simple:
+        return SimpleWorker(queue_objs, connection=runtime.redis)
+    worker = RelayWorker(
+        queue_objs, connection=runtime.redis, work_horse_killed_handler=horse_killed
+    )
+    worker.relay_runtime = runtime
+    worker.shutdown_grace = runtime.settings.shutdown_grace
+    return worker
 
 
 def run_worker(

@@ -51,6 +51,8 @@ class Settings:
     turn_timeout: float = 600.0
     #: Seconds without any output from Codex before the turn ends with ``timeout``.
     idle_timeout: float = 120.0
+    #: Seconds a worker asked to stop (SIGTERM) lets its running turn go on.
+    shutdown_grace: float = 30.0
     #: Seconds between TERM and KILL when stopping Codex.
     kill_grace: float = 1.0
     #: Events kept per session log (approximate cap, Redis ``MAXLEN ~``).

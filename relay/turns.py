@@ -36,6 +36,8 @@ __all__ = [
 
 #: The RQ job function (a string, so ``relay`` does not import ``bootstrap``).
 JOB_FUNCTION = "bootstrap.turn_job.run_turn"
+#: Value of the cancel key when a worker shutting down stops its turn.
+SHUTDOWN_CANCEL = "shutdown"
 #: Seconds a cancel request stays visible to the job.
 _CANCEL_TTL = 3600
 _REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)

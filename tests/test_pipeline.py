@@ -390,3 +390,56 @@ def test_unusable_thread_archive_starts_a_new_thread_and_says_so(turns, redis_cl
     second = turns.events(session, 2)
     assert _only(second, "error")["code"] == "resume_failed"
     assert second[-1]["status"] == "completed"
+
+
+def test_job_meta_shows_live_progress_while_a_turn_runs(turns, devmodel, redis_client):
+    from rq.job import Job
+
+    devmodel.add_scenario("progress", [{"shell": "sleep 1.5", "timeout_ms": 60000},
+                                       {"say": "done"}])
+    worker = turns.spawn_worker()
+    try:
+        session = turns.new_session()
+        turns.start(session, "#scenario:progress")
+        turns.wait_for(session, "tool.started")
+        job_id = turns.rt.sessions.get(session.id).job_id
+        deadline = time.monotonic() + 10
+        progress = {}
+        while time.monotonic() < deadline and progress.get("phase") != "tool":
+            progress = Job.fetch(job_id, connection=redis_client).get_meta().get("progress", {})
+            time.sleep(0.1)
+        assert progress["phase"] == "tool"
+        assert "sleep 1.5" in progress["item"]
+        assert progress["last_event"] > 0
+        turns.wait_for(session, "turn.completed")
+        final = Job.fetch(job_id, connection=redis_client).get_meta()["progress"]
+        assert final["phase"] == "finished" and final["status"] == "completed"
+        assert final["usage"]["input_tokens"] > 0
+    finally:
+        worker.terminate()
+        worker.wait(10)
+
+
+def test_worker_sigterm_mid_turn_ends_the_turn_after_the_grace_period(turns, devmodel):
+    devmodel.add_scenario("sleepy4", [{"shell": "sleep 34.5", "timeout_ms": 60000}])
+    worker = turns.spawn_worker({"CODEX_RELAY_SHUTDOWN_GRACE": "1"})
+    session = turns.new_session()
+    turns.start(session, "#scenario:sleepy4")
+    turns.wait_for(session, "tool.started")
+    worker.send_signal(signal.SIGTERM)
+    final = turns.wait_for(session, "turn.completed", timeout=30)
+    assert worker.wait(30) == 0
+    assert final["status"] == "cancelled"
+    assert turns.events(session)[-2]["code"] == "worker_shutdown"
+    assert _wait_gone("sleep 34.5")
+
+
+def test_worker_sigterm_lets_a_short_turn_finish(turns, devmodel):
+    devmodel.add_scenario("short", [{"shell": "sleep 1", "timeout_ms": 60000}, {"say": "ok"}])
+    worker = turns.spawn_worker({"CODEX_RELAY_SHUTDOWN_GRACE": "30"})
+    session = turns.new_session()
+    turns.start(session, "#scenario:short")
+    turns.wait_for(session, "tool.started")
+    worker.send_signal(signal.SIGTERM)
+    assert turns.wait_for(session, "turn.completed", timeout=30)["status"] == "completed"
+    assert worker.wait(30) == 0

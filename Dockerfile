@@ -24,6 +24,5 @@ RUN useradd --create-home --uid 10001 relay \
  && mkdir -p /var/lib/codex-relay /runs && chown relay /var/lib/codex-relay
 USER relay
 EXPOSE 8000
-CMD ["gunicorn", "--worker-class", "gthread", "--threads", "64", "--workers", "2", \
-     "--bind", "0.0.0.0:8000", "--timeout", "0", "--graceful-timeout", "20", \
-     "blueprints.demo_app:create_app()"]
+CMD ["gunicorn", "-c", "python:blueprints.gunicorn_conf", "--workers", "2", \
+     "--bind", "0.0.0.0:8000", "blueprints.demo_app:create_app()"]

@@ -13,6 +13,7 @@ waits, the stream also checks that a running turn still has a live worker.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 
@@ -23,12 +24,18 @@ from relay.errors import BadRequest
 from relay.reaper import reap_session
 from relay.runtime import RelayRuntime
 
-__all__ = ["HEARTBEAT_SECONDS", "event_stream"]
+__all__ = ["HEARTBEAT_SECONDS", "event_stream", "request_shutdown"]
 
 HEARTBEAT_SECONDS = 15.0
 #: How long one blocking read waits before the loop looks around.
-_BLOCK_MS = 5000
+_BLOCK_MS = 2000
 _EVENT_ID = re.compile(r"^(\d{1,19})-(\d{1,19})$")
+_SHUTDOWN = threading.Event()
+
+
+def request_shutdown() -> None:
+    """End every open stream of this process at its next wake-up (server stopping)."""
+    _SHUTDOWN.set()
 
 
 def _seq(event_id: str) -> int:
@@ -68,7 +75,7 @@ def event_stream(rt: RelayRuntime, session: str, after: str | None) -> Response:
         yield b"retry: 2000\n\n"
         yield from frames
         last_beat = time.monotonic()
-        while True:
+        while not _SHUTDOWN.is_set():
             try:
                 batch = rt.events.wait(session, cursor, block_ms=_BLOCK_MS)
             except (redis.ConnectionError, redis.TimeoutError):

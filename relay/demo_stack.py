@@ -62,9 +62,8 @@ class DemoStack:
         self._spawn("worker", [sys.executable, "-m", "relay.cli", "worker"], self.env)
         web_env = dict(self.env, CODEX_RELAY_JWT_PRIVATE_KEY=self.private_key)
         self._spawn("web", [
-            sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "64",
-            "--workers", "1", "--bind", f"{self.host}:{self.port}", "--timeout", "0",
-            "--graceful-timeout", "5", "--log-level", "warning",
+            sys.executable, "-m", "gunicorn", "-c", "python:blueprints.gunicorn_conf",
+            "--bind", f"{self.host}:{self.port}", "--log-level", "warning",
             "blueprints.demo_app:create_app()",
         ], web_env)
         self._wait_for_web()

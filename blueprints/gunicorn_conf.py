@@ -1,0 +1,35 @@
+"""Gunicorn settings for serving a host app with codex-relay (``-c python:blueprints.gunicorn_conf``).
+
+Threaded workers (``gthread``): each open SSE stream holds one thread, so
+``threads`` bounds the streams a worker process serves. On SIGTERM the
+relay's SSE streams end at once (the panel reconnects, to another process
+if this one is going away, and resumes from its last event id), so a
+graceful shutdown does not wait for idle streams.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+worker_class = "gthread"
+threads = int(os.environ.get("CODEX_RELAY_WEB_THREADS", "64"))
+workers = int(os.environ.get("CODEX_RELAY_WEB_WORKERS", "1"))
+timeout = 0  # SSE responses are long by design; gthread still reaps dead workers
+graceful_timeout = 20
+keepalive = 5
+
+
+def post_worker_init(worker: Any) -> None:
+    """Chain the SSE shutdown flag onto the worker's SIGTERM handling."""
+    from blueprints.sse import request_shutdown
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        request_shutdown()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)

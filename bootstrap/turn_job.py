@@ -23,6 +23,7 @@ from relay import events as ev
 from relay.errors import CodexBinaryError, RelayError
 from relay.jsonl import JsonLinesDecoder
 from relay.keys import chat_channel
+from relay.metrics import Metrics
 from relay.normalise import CodexNormaliser, Normalised
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
@@ -62,11 +63,14 @@ class TurnRunner:
         self.normaliser = CodexNormaliser(max_chars=self.settings.max_field_chars)
         self.decoder = JsonLinesDecoder(self.settings.max_line_bytes)
         self.started = time.monotonic()
+        self.started_wall = time.time()
         self._next_heartbeat = 0.0
         self._next_cancel_check = 0.0
         self._cancelled = False
         self._seen_output = False
         self._shutdown = False
+        self._first_output: float | None = None
+        self._tool_calls: list[tuple[str, str, str]] = []
         self.progress = JobProgress(get_current_job())
         self._pubsub: Any = None
 
@@ -103,6 +107,7 @@ class TurnRunner:
         duration_ms = round((time.monotonic() - self.started) * 1000)
         self._retry(lambda: finish_turn(self.rt, record, self.req.turn, status, duration_ms, error))
         self._retry(lambda: self.progress.save(force=True, phase="finished", status=status))
+        self._record_metrics(status, duration_ms / 1000)
         return {"status": status, "duration_ms": duration_ms}
 
     def _mark_running(self) -> None:
@@ -151,9 +156,12 @@ class TurnRunner:
         process = CodexProcess(argv, env, self.req.run_dir, prompt.encode(), self.settings.kill_grace)
         process.start()
         self.rt.sessions.update(self.req.session, codex_pgid=process.pid)
-        return process.run(
+        outcome = process.run(
             self._on_stdout, self._tick, self.settings.turn_timeout, self.settings.idle_timeout
         )
+        if self._first_output is None:
+            self._first_output = outcome.first_output
+        return outcome
 
     def _verdict(self, outcome: ProcessOutcome) -> tuple[str, tuple[str, str] | None]:
         if outcome.reason == "cancelled":
@@ -178,6 +186,15 @@ class TurnRunner:
         detail = _last_line(outcome.stderr_tail)
         message = f"Codex exited with status {outcome.returncode}"
         return "failed", (f"{message}: {detail}" if detail else message + ".", "codex_failed")
+
+    def _record_metrics(self, status: str, duration: float) -> None:
+        metrics = Metrics(self.rt.redis, self.rt.keys.metrics())
+        queue_wait = self.started_wall - self.req.enqueued_at if self.req.enqueued_at else None
+        try:
+            metrics.record_turn(status, duration, self._first_output, queue_wait)
+            metrics.record_tool_calls(self._tool_calls)
+        except _REDIS_ERRORS:
+            log.warning("turn %s/%s: metrics not recorded (Redis)", self.req.session, self.req.turn)
 
     def _save_state(self, home: CodexHome) -> None:
         fields: dict[str, Any] = {"usage": self.normaliser.thread_total}
@@ -211,6 +228,11 @@ class TurnRunner:
         ]
         self._retry(lambda: self.rt.events.append(self.req.session, self.req.turn, bodies))
         self.progress.observe(batch)
+        for kind, payload in batch:
+            if kind == ev.TOOL_COMPLETED:
+                tool = payload["tool"]
+                name = tool.get("name") or tool["kind"]
+                self._tool_calls.append((tool["kind"], name, tool.get("status") or "completed"))
 
     def _tick(self) -> bool:
         """Heartbeat and cancel check, called between reads; ``True`` cancels."""

@@ -75,6 +75,10 @@ class RelayKeys:
         """Counter of a user's chat requests in one rate-limit window."""
         return f"{self.prefix}rate:{user}:{window}"
 
+    def metrics(self) -> str:
+        """Hash of the relay's counters and histogram buckets."""
+        return f"{self.prefix}metrics"
+
     def sessions_index(self) -> str:
         """Sorted set of every session id, scored by last activity."""
         return f"{self.prefix}sessions"

@@ -102,12 +102,17 @@ class TurnRunner:
         finally:
             if self._pubsub is not None:
                 self._close_pubsub()
+        duration_ms = round((time.monotonic() - self.started) * 1000)
+        try:
+            self._retry(
+                lambda: finish_turn(self.rt, record, self.req.turn, status, duration_ms, error)
+            )
+            # Bookkeeping the user does not wait for comes after the final event.
+            self._retry(lambda: self.progress.save(force=True, phase="finished", status=status))
+            self._record_metrics(status, duration_ms / 1000)
+        finally:
             if home is not None:
                 home.remove()
-        duration_ms = round((time.monotonic() - self.started) * 1000)
-        self._retry(lambda: finish_turn(self.rt, record, self.req.turn, status, duration_ms, error))
-        self._retry(lambda: self.progress.save(force=True, phase="finished", status=status))
-        self._record_metrics(status, duration_ms / 1000)
         return {"status": status, "duration_ms": duration_ms}
 
     def _mark_running(self) -> None:
@@ -128,22 +133,23 @@ class TurnRunner:
         if thread_id and not restore_thread(
             self.rt.redis, self.rt.keys.codex_state(record.id), home.sessions_dir, thread_id
         ):
-            self._publish([(ev.ERROR, ev.error_payload(
-                "The earlier conversation could not be restored; starting a new one.",
-                "resume_failed",
-            ))])
+            self._start_new_thread("The earlier conversation could not be restored")
             thread_id = None
         outcome = self._spawn(codex.path, home, thread_id)
         if thread_id and outcome.reason == "exited" and outcome.returncode and not self._seen_output:
             # Codex 0.169.0 exits 1 with no stdout when the rollout is unusable.
-            self._publish([(ev.ERROR, ev.error_payload(
-                "The earlier conversation could not be resumed; starting a new one.",
-                "resume_failed",
-            ))])
+            self._start_new_thread("The earlier conversation could not be resumed")
             outcome = self._spawn(codex.path, home, None)
         self._publish([n for obj in self.decoder.close() for n in self.normaliser.feed(obj)])
         self._save_state(home)
         return self._verdict(outcome)
+
+    def _start_new_thread(self, reason: str) -> None:
+        """Tell the user the thread is lost; the new thread's usage starts from zero."""
+        self.normaliser.thread_total = {}
+        self._publish([(ev.ERROR, ev.error_payload(
+            f"{reason}; starting a new one.", "resume_failed",
+        ))])
 
     def _spawn(self, codex_path: str, home: CodexHome, thread_id: str | None) -> ProcessOutcome:
         mcp, mcp_token = mcp_registration(self.settings, self.req)

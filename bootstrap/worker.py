@@ -15,6 +15,8 @@ from relay.runtime import RelayRuntime
 from relay.settings import Settings
 from relay.turns import SHUTDOWN_CANCEL, TurnRequest
 
+# Imported here so forked work horses inherit it instead of importing it per job.
+from . import turn_job  # noqa: F401
 from .codex_binary import CodexInfo, locate_codex, probe_codex
 from .watchdog import horse_killed
 
@@ -110,6 +112,7 @@ def run_worker(
     reaper.start()
     try:
         worker = make_worker(runtime, queues, simple)
-        return bool(worker.work(burst=burst, logging_level="WARNING"))
+        # None: RQ keeps the level configure_logging set (WARNING would hide job lines).
+        return bool(worker.work(burst=burst, logging_level=None))
     finally:
         reaper.stopped.set()

@@ -68,6 +68,7 @@ class CodexNormaliser:
     #: Codex reported ``turn.failed`` (its message).
     failure: str | None = None
     _started_at: dict[str, float] = field(default_factory=dict)
+    _last_error: str | None = None
 
     def feed(self, obj: dict[str, Any] | BadLine) -> list[Normalised]:
         """Normalise one decoded stdout line."""
@@ -78,10 +79,10 @@ class CodexNormaliser:
             return [(ev.ERROR, ev.error_payload(text, "bad_output"))]
         kind = obj.get("type")
         if not isinstance(kind, str):
-            return [(ev.PASSTHROUGH_PREFIX + "unknown", {"raw": obj})]
+            return [self._passthrough("unknown", obj)]
         handler = _HANDLERS.get(kind)
         if handler is None:
-            return [(ev.PASSTHROUGH_PREFIX + kind, {"raw": obj})]
+            return [self._passthrough(kind, obj)]
         return handler(self, obj)
 
     # -- top-level events -------------------------------------------------
@@ -116,14 +117,23 @@ class CodexNormaliser:
         message = error.get("message") if isinstance(error, dict) else None
         self.failure = str(message or "the model request failed")
         text, _ = ev.cap_text(self.failure, self.max_chars)
+        if text == self._last_error:
+            return []  # Codex printed the same message as an `error` event just before
         return [(ev.ERROR, ev.error_payload(text, "model_error", retryable=True))]
 
     def _error(self, obj: dict[str, Any]) -> list[Normalised]:
         message = str(obj.get("message") or "Codex reported an error")
         retrying = bool(_RETRY_NOTICE.search(message))
         text, _ = ev.cap_text(message, self.max_chars)
+        self._last_error = text
         code = "codex_retrying" if retrying else "codex_error"
         return [(ev.ERROR, ev.error_payload(text, code, retryable=retrying))]
+
+    def _passthrough(self, kind: str, obj: dict[str, Any]) -> Normalised:
+        """An unknown Codex event, kept whole unless it is too large."""
+        if len(orjson.dumps(obj)) <= self.max_chars:
+            return (ev.PASSTHROUGH_PREFIX + kind, {"raw": obj})
+        return (ev.PASSTHROUGH_PREFIX + kind, {"raw": {"type": obj.get("type")}, "truncated": True})
 
     # -- items ------------------------------------------------------------
 
@@ -133,7 +143,7 @@ class CodexNormaliser:
         item_type = item.get("type") if isinstance(item, dict) else None
         if not isinstance(item, dict) or not isinstance(item_type, str):
             # Without an item type there is no ``codex.<type>`` to name it by.
-            return [(ev.PASSTHROUGH_PREFIX + phase, {"raw": obj})]
+            return [self._passthrough(phase, obj)]
         done = phase == "item.completed"
         if item_type == "agent_message":
             return [self._text(ev.MESSAGE, item)] if done else []
@@ -146,7 +156,7 @@ class CodexNormaliser:
             return [(ev.ERROR, ev.error_payload(message, "codex_error"))]
         kind = _TOOL_KINDS.get(str(item_type))
         if kind is None:
-            return [(ev.PASSTHROUGH_PREFIX + str(item_type), {"raw": obj})]
+            return [self._passthrough(str(item_type), obj)]
         return [(_PHASES[phase], {"tool": self._tool(kind, item, phase)})]
 
     def _text(self, type_: str, item: dict[str, Any]) -> Normalised:
@@ -174,9 +184,11 @@ class CodexNormaliser:
         return tool
 
     def _command(self, tool: dict[str, Any], item: dict[str, Any]) -> None:
-        command = str(item.get("command") or "")
+        command, cut = ev.cap_text(str(item.get("command") or ""), self.max_chars)
         tool["title"] = _title(command)
         tool["command"] = command
+        if cut:
+            tool["truncated"] = True
         tool["exit_code"] = item.get("exit_code")
         output = item.get("aggregated_output")
         if isinstance(output, str):
@@ -187,7 +199,11 @@ class CodexNormaliser:
     def _mcp(self, tool: dict[str, Any], item: dict[str, Any]) -> None:
         server, name = str(item.get("server") or ""), str(item.get("tool") or "")
         tool.update(title=f"{server}.{name}" if server else name, server=server, name=name)
-        tool["arguments"] = item.get("arguments")
+        arguments = item.get("arguments")
+        encoded = orjson.dumps(arguments).decode()
+        if len(encoded) > self.max_chars:
+            arguments, tool["truncated"] = encoded[: self.max_chars], True  # as cut JSON text
+        tool["arguments"] = arguments
         error = item.get("error")
         if error:
             message = error.get("message") if isinstance(error, dict) else error
@@ -201,7 +217,7 @@ class CodexNormaliser:
     def _file_change(self, tool: dict[str, Any], item: dict[str, Any]) -> None:
         changes = item.get("changes")
         changes = changes if isinstance(changes, list) else []
-        tool["changes"] = changes
+        tool["changes"] = self._cap_list(tool, changes)
         paths = [str(c.get("path")) for c in changes if isinstance(c, dict)]
         tool["title"] = _title(", ".join(paths) or "file change")
 
@@ -211,7 +227,18 @@ class CodexNormaliser:
 
     def _todo(self, tool: dict[str, Any], item: dict[str, Any]) -> None:
         items = item.get("items")
-        tool.update(title="Plan", items=items if isinstance(items, list) else [])
+        tool.update(title="Plan", items=self._cap_list(tool, items if isinstance(items, list) else []))
+
+    def _cap_list(self, tool: dict[str, Any], values: list[Any]) -> list[Any]:
+        """Keep the leading entries of ``values`` whose JSON fits in ``max_chars``."""
+        kept, size = [], 0
+        for value in values:
+            size += len(orjson.dumps(value))
+            if size > self.max_chars:
+                tool["truncated"] = True
+                break
+            kept.append(value)
+        return kept
 
     def _cap_json(self, value: Any) -> tuple[Any, bool]:
         """Keep ``value`` if its JSON fits, else a text-only cut of it."""

@@ -219,7 +219,6 @@ def test_transcript_model_stream_disconnect():
         started("01a20090-7c8f-73d1-9307-36f931a619ad"),
         message("Starting to answer"),
         ("error", {"message": text, "code": "codex_error", "retryable": False}),
-        ("error", {"message": text, "code": "model_error", "retryable": True}),
     ]
     assert norm.failure == text and not norm.completed
 

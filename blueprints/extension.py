@@ -49,7 +49,10 @@ UserLoader = Callable[[], "str | None"]
 RunAuthorizer = Callable[[str, str, str], bool]
 RunDirResolver = Callable[[str], "str | Path | None"]
 TierLoader = Callable[[str, str, str], str]
-AdminAuthorizer = Callable[[str], bool]
+AdminAuthorizer = Callable[[str], "bool | str | None"]
+
+#: Roles an admin authorizer may grant: ``admin`` may act, ``viewer`` may only look.
+ADMIN_ROLES = ("admin", "viewer")
 
 #: Seconds a run token outlives the turn timeout (queue wait, clock skew).
 TOKEN_MARGIN = 300
@@ -92,8 +95,8 @@ def _read_tier(user: str, runid: str, config: str) -> str:
     return "read"
 
 
-def _deny_admin(user: str) -> bool:
-    return False
+def _deny_admin(user: str) -> bool | str | None:
+    return None
 
 
 class CodexRelay:
@@ -132,7 +135,11 @@ class CodexRelay:
         return func
 
     def admin_authorizer(self, func: F) -> F:
-        """Register ``func(user) -> bool``: may the user see the admin views."""
+        """Register ``func(user) -> "admin" | "viewer" | falsy``: the user's admin role.
+
+        ``"admin"`` (or ``True``) may see the admin views and act (stop, delete,
+        requeue); ``"viewer"`` may only look; anything else is refused (403).
+        """
         self._admin_authorizer = func
         return func
 
@@ -160,9 +167,16 @@ class CodexRelay:
         tier = self._tier_loader(user, runid, config)
         return tier if tier in ("read", "edit") else "read"
 
+    def admin_role(self, user: str) -> str | None:
+        """The admin role the host grants ``user``: ``"admin"``, ``"viewer"`` or ``None``."""
+        role = self._admin_authorizer(user)
+        if role is True:
+            return "admin"
+        return role if isinstance(role, str) and role in ADMIN_ROLES else None
+
     def is_admin(self, user: str) -> bool:
-        """Whether the host lets ``user`` see the admin views."""
-        return bool(self._admin_authorizer(user))
+        """Whether the host lets ``user`` act in the admin views (role ``admin``)."""
+        return self.admin_role(user) == "admin"
 
     # -- wiring -----------------------------------------------------------
 
@@ -184,6 +198,10 @@ class CodexRelay:
         from .routes import make_blueprint
 
         app.register_blueprint(make_blueprint(), url_prefix=state.url_prefix or None)
+        if settings.admin_enabled:
+            from .admin import register_admin
+
+            register_admin(app, state)
 
     @staticmethod
     def _configure_jwt(app: Flask, settings: Settings) -> None:

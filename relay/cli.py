@@ -9,11 +9,15 @@ Subcommands: ``demo`` (the whole stack on embedded defaults), ``worker``,
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from collections.abc import Sequence
 
+import redis
+
+from . import cli_ops
 from .errors import RelayError
+from .logs import configure_logging, redact
 from .settings import load_settings
 
 __all__ = ["main"]
@@ -33,7 +37,8 @@ def _cmd_install_codex(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from bootstrap.worker import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging(os.environ.get("CODEX_RELAY_LOG_LEVEL", "INFO"),
+                      json=os.environ.get("CODEX_RELAY_LOG_FORMAT", "json") != "text")
     settings = load_settings()
     run_worker(settings, args.queues or None, burst=args.burst, simple=args.simple)
     return 0
@@ -51,6 +56,8 @@ def _cmd_devmodel(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo_stack import run_demo
 
+    configure_logging(os.environ.get("CODEX_RELAY_LOG_LEVEL", "INFO"),
+                      json=os.environ.get("CODEX_RELAY_LOG_FORMAT", "json") != "text")
     return run_demo(host=args.host, port=args.port, runs_root=args.runs_root)
 
 
@@ -80,7 +87,40 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=0)
     dev.add_argument("--scenarios", default=None, help="JSON file of extra scenarios")
     dev.set_defaults(func=_cmd_devmodel)
+    _add_operator_commands(sub)
     return parser
+
+
+def _add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser("status", help="queues, workers, running turns and recent failures")
+    status.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    status.set_defaults(func=cli_ops.cmd_status)
+
+    sessions = sub.add_parser("sessions", help="list, show, stop or delete sessions")
+    actions = sessions.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="every live session, most recent first")
+    listing.add_argument("--user", default=None, help="only this user's sessions")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    show = actions.add_parser("show", help="one session's record and its last events")
+    show.add_argument("session_id")
+    show.add_argument("--events", type=int, default=20, help="how many events (default 20)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    stop = actions.add_parser("stop", help="stop the session's running turn")
+    stop.add_argument("session_id")
+    delete = actions.add_parser("delete", help="end the session and drop its state")
+    delete.add_argument("session_id")
+    sessions.set_defaults(func=cli_ops.cmd_sessions)
+
+    cleanup = sub.add_parser(
+        "cleanup", help="reap stale turns, drop expired sessions, old backups and Codex homes")
+    cleanup.add_argument("--backup-days", type=float, default=30,
+                         help="remove report backups older than this many days (default 30)")
+    cleanup.add_argument("--dry-run", action="store_true", help="say what would be removed")
+    cleanup.set_defaults(func=cli_ops.cmd_cleanup)
+
+    check = sub.add_parser(
+        "check", help="check configuration, Redis, Codex, keys and the MCP server")
+    check.set_defaults(func=cli_ops.cmd_check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except RelayError as exc:
         print(f"codex-relay: {exc.message}", file=sys.stderr)
+        return 1
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        print(f"codex-relay: Redis is unreachable: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -90,6 +90,10 @@ class Settings:
     redis_retry_window: float = 30.0
     #: Largest archive of a Codex thread kept for resuming, in bytes.
     max_thread_archive_bytes: int = 32 * 1024 * 1024
+    #: Mount the admin views (``<prefix>/agent/admin/``); they still need the host's consent.
+    admin_enabled: bool = True
+    #: Path (under the URL prefix) of the Prometheus metrics, behind the admin check.
+    metrics_route: str = "/agent/admin/metrics"
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some values changed (validated again)."""
@@ -166,6 +170,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(_name("mcp_transport"), "must be one of stdio, http, off")
     if settings.mcp_transport == "http" and not settings.mcp_url:
         raise ConfigError(_name("mcp_url"), "is required when CODEX_RELAY_MCP_TRANSPORT=http")
+    if not settings.metrics_route.startswith("/"):
+        raise ConfigError(_name("metrics_route"), "must start with '/'")
     if settings.stale_after <= settings.heartbeat_interval:
         raise ConfigError(_name("stale_after"), "must be longer than the heartbeat interval")
     return settings

@@ -1,0 +1,321 @@
+"""Admin views: sessions, actions, Prometheus metrics and the RQ dashboard.
+
+Everything here sits behind the host's ``admin_authorizer`` (default deny):
+no user is 401, a user without a role is 403, role ``viewer`` may look and
+role ``admin`` may also act. Routes (under the relay's URL prefix)::
+
+    GET  /agent/admin/                            sessions page (HTML)
+    GET  /agent/admin/sessions.json               sessions and failed jobs (JSON)
+    POST /agent/admin/sessions/<id>/stop          stop the running turn
+    POST /agent/admin/sessions/<id>/delete        end the session
+    POST /agent/admin/jobs/<job_id>/requeue       retry a failed turn (a new turn)
+    GET  /agent/admin/metrics                     Prometheus text (CODEX_RELAY_METRICS_ROUTE)
+    *    /agent/admin/rq/                         the rq-dashboard blueprint
+
+Actions are CSRF-safe: a POST must carry a JSON body (``Content-Type:
+application/json``) or the ``X-Codex-Relay-Admin`` header, neither of which
+a cross-site HTML form can send. The dashboard's own POSTs need jQuery's
+``X-Requested-With`` header for the same reason, and its requeue buttons
+are refused (see :mod:`relay.requeue` for why a turn job cannot simply be
+re-run). Run tokens in the dashboard's job listings are masked.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, request, url_for
+
+from relay.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
+from relay.logs import redact
+from relay.metrics import Metrics
+from relay.overview import failed_jobs, live_gauges, session_rows
+from relay.requeue import requeue_failed_turn
+from relay.turns import cancel_turn, delete_session
+
+from .errors import error_response, register_error_handlers
+from .extension import TOKEN_MARGIN, RelayState, relay_state
+
+__all__ = ["ACTION_HEADER", "make_admin_blueprint", "register_admin"]
+
+log = logging.getLogger("codex_relay.admin")
+
+#: Header that marks a non-JSON POST as a deliberate admin action (CSRF guard).
+ACTION_HEADER = "X-Codex-Relay-Admin"
+_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+_JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+_DASHBOARD_REFUSED = {"rq_dashboard.requeue_job_view", "rq_dashboard.requeue_all"}
+
+
+def _role(act: bool) -> tuple[str, str]:
+    """``(user, role)`` of the caller, or raise 401/403."""
+    state = relay_state()
+    user = state.extension.current_user()
+    if user is None:
+        raise NotAuthenticated("Log in to see the admin views.")
+    role = state.extension.admin_role(user)
+    if role is None:
+        raise Forbidden("You may not see the codex-relay admin views.")
+    if act and role != "admin":
+        raise Forbidden("Your role is viewer: you may look but not act.")
+    return user, role
+
+
+def _action() -> str:
+    """Check the caller may act and the request is not a forged form post; return the user."""
+    user, _ = _role(act=True)
+    if request.mimetype != "application/json" and ACTION_HEADER not in request.headers:
+        raise Forbidden(
+            f"Admin actions need a JSON body or the {ACTION_HEADER} header (CSRF protection)."
+        )
+    return user
+
+
+def _record(state: RelayState, session_id: str) -> Any:
+    record = state.runtime.sessions.get(session_id) if _SESSION_ID.match(session_id) else None
+    if record is None:
+        raise NotFound("No such session.")
+    return record
+
+
+def sessions_json() -> Response:
+    """Every session (user, run, status, turn, job, age, last event, stalled, tokens)."""
+    _, role = _role(act=False)
+    rt = relay_state().runtime
+    return jsonify({
+        "role": role,
+        "generated": time.time(),
+        "stale_after": rt.settings.stale_after,
+        "sessions": session_rows(rt),
+        "failed_jobs": failed_jobs(rt),
+    })
+
+
+def stop(session_id: str) -> tuple[Response, int]:
+    """Stop the session's running turn (it ends with ``cancelled``)."""
+    user = _action()
+    state = relay_state()
+    record = _record(state, session_id)
+    stopping = cancel_turn(state.runtime, record)
+    log.info("admin stop", extra={"admin": user, "session": record.id,
+                                  "turn": record.running_turn or None})
+    return jsonify({"session": record.id, "turn": record.running_turn or None,
+                    "stopping": stopping}), 202
+
+
+def delete(session_id: str) -> Response:
+    """End the session: stop its turn, revoke its tokens, drop its state and log."""
+    user = _action()
+    state = relay_state()
+    record = _record(state, session_id)
+    delete_session(state.runtime, record, int(state.settings.turn_timeout) + TOKEN_MARGIN)
+    log.info("admin delete", extra={"admin": user, "session": record.id})
+    return jsonify({"session": record.id, "deleted": True})
+
+
+def requeue(job_id: str) -> tuple[Response, int]:
+    """Retry a failed turn job: a new turn with the same message, or a clear refusal."""
+    user = _action()
+    if not _JOB_ID.match(job_id):
+        raise BadRequest("That is not a job id.")
+    state = relay_state()
+
+    def mint(session: str, turn: int) -> str:
+        record = _record(state, session)
+        return state.mint_token(record.user, record.runid, record.config, record.id,
+                                record.tier, record.run_dir)
+
+    result = requeue_failed_turn(state.runtime, job_id, mint)
+    log.info("admin requeue", extra={"admin": user, "job_id": job_id,
+                                     "session": result.get("session"), "turn": result.get("turn")})
+    return jsonify(result), 202
+
+
+def metrics() -> Response:
+    """The relay's counters and timings plus live gauges, in Prometheus text format."""
+    _role(act=False)
+    rt = relay_state().runtime
+    text = Metrics(rt.redis, rt.keys.metrics()).render(live_gauges(rt))
+    return Response(text, mimetype="text/plain", content_type="text/plain; version=0.0.4")
+
+
+def _when(ts: float | None, now: float) -> str:
+    if not ts:
+        return "—"
+    ago = max(0.0, now - ts)
+    if ago < 120:
+        return f"{ago:.0f} s ago"
+    if ago < 7200:
+        return f"{ago / 60:.0f} min ago"
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts)) + " UTC"
+
+
+def _button(label: str, url: str, confirm: str) -> str:
+    return (f'<button type="button" data-url="{html.escape(url)}" '
+            f'data-confirm="{html.escape(confirm)}">{html.escape(label)}</button>')
+
+
+def _session_table(rows: list[dict[str, Any]], admin: bool, now: float) -> str:
+    head = ("<tr><th>Session</th><th>User</th><th>Run</th><th>Status</th><th>Turn</th>"
+            "<th>Job</th><th>Age</th><th>Last event</th><th>Tokens</th><th></th></tr>")
+    body = []
+    for row in rows:
+        e = html.escape
+        status = e(row["status"]) + (' <strong class="stalled">stalled</strong>'
+                                     if row["stalled"] else "")
+        actions = ""
+        if admin:
+            if row["running_turn"]:
+                actions += _button("Stop", url_for("codex_relay_admin.stop",
+                                                   session_id=row["session"]), "Stop this turn?")
+            actions += _button("Delete", url_for("codex_relay_admin.delete",
+                                                 session_id=row["session"]),
+                               "Delete this session and its history?")
+        age = f"{row['age'] / 60:.0f} min" if row["age"] is not None else "—"
+        body.append(
+            f"<tr><td><code>{e(row['session'])}</code></td><td>{e(row['user'])}</td>"
+            f"<td>{e(row['runid'])}/{e(row['config'])}</td><td>{status}</td>"
+            f"<td>{e(str(row['running_turn'] or row['turn']))}</td>"
+            f"<td><code>{e(row['job_id'] or '—')}</code></td><td>{e(age)}</td>"
+            f"<td>{e(_when(row['last_event'], now))}</td><td>{row['tokens']}</td>"
+            f"<td>{actions}</td></tr>"
+        )
+    return f"<table>{head}{''.join(body) or '<tr><td colspan=10>No sessions.</td></tr>'}</table>"
+
+
+def _failure_table(rows: list[dict[str, Any]], admin: bool, now: float) -> str:
+    if not rows:
+        return "<p>No failed jobs.</p>"
+    body = []
+    for row in rows:
+        e = html.escape
+        action = _button("Retry", url_for("codex_relay_admin.requeue", job_id=row["job_id"]),
+                         "Start a new turn with this job's message?") if admin else ""
+        body.append(
+            f"<tr><td><code>{e(row['job_id'])}</code></td><td>{e(str(row['user'] or '—'))}</td>"
+            f"<td>{e(_when(row['ended_at'], now))}</td><td>{e(row['error'])}</td>"
+            f"<td>{action}</td></tr>"
+        )
+    return ("<table><tr><th>Job</th><th>User</th><th>Failed</th><th>Error</th><th></th></tr>"
+            + "".join(body) + "</table>")
+
+
+_SCRIPT = """<script>
+for (const b of document.querySelectorAll('button[data-url]')) {
+  b.addEventListener('click', async () => {
+    if (!confirm(b.dataset.confirm)) return;
+    const r = await fetch(b.dataset.url, {method: 'POST', body: '{}',
+      headers: {'Content-Type': 'application/json', 'X-Codex-Relay-Admin': '1'}});
+    const j = await r.json().catch(() => ({}));
+    alert((j.error && j.error.message) || j.message || (r.ok ? 'Done.' : 'Failed.'));
+    location.reload();
+  });
+}
+</script>"""
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>codex-relay admin</title>
+<style>body{{font-family:system-ui,sans-serif;margin:1.5rem}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;font-size:.9rem}}
+.stalled{{color:#b00}}</style></head><body>
+<h1>codex-relay sessions</h1>
+<p>Signed in as {user} ({role}). <a href="{json}">JSON</a> · <a href="{metrics}">metrics</a>
+· <a href="{rq}">queues and workers</a></p>
+{sessions}
+<h2>Failed jobs</h2>
+{failures}
+{script}
+</body></html>"""
+
+
+def sessions_page() -> Response:
+    """The sessions page: a plain HTML table, with action buttons for admins."""
+    user, role = _role(act=False)
+    rt = relay_state().runtime
+    now = time.time()
+    admin = role == "admin"
+    page = _PAGE.format(
+        user=html.escape(user), role=html.escape(role),
+        json=html.escape(url_for("codex_relay_admin.sessions_json")),
+        metrics=html.escape(url_for("codex_relay_admin.metrics")),
+        rq=html.escape(url_for("codex_relay_admin.index") + "rq/"),
+        sessions=_session_table(session_rows(rt), admin, now),
+        failures=_failure_table(failed_jobs(rt), admin, now),
+        script=_SCRIPT if admin else "",
+    )
+    return Response(page, mimetype="text/html")
+
+
+def make_admin_blueprint(metrics_route: str = "/agent/admin/metrics") -> Blueprint:
+    """The admin blueprint (``codex_relay_admin``)."""
+    bp = Blueprint("codex_relay_admin", __name__)
+    base = "/agent/admin"
+    bp.add_url_rule(f"{base}/", "index", sessions_page, methods=["GET"])
+    bp.add_url_rule(f"{base}/sessions", "sessions", sessions_page, methods=["GET"])
+    bp.add_url_rule(f"{base}/sessions.json", "sessions_json", sessions_json, methods=["GET"])
+    bp.add_url_rule(f"{base}/sessions/<session_id>/stop", "stop", stop, methods=["POST"])
+    bp.add_url_rule(f"{base}/sessions/<session_id>/delete", "delete", delete, methods=["POST"])
+    bp.add_url_rule(f"{base}/jobs/<job_id>/requeue", "requeue", requeue, methods=["POST"])
+    bp.add_url_rule(metrics_route, "metrics", metrics, methods=["GET"])
+    register_error_handlers(bp)
+    return bp
+
+
+def _guard_dashboard() -> Response | None:
+    """Apply the admin check to the rq-dashboard blueprint's requests."""
+    if request.blueprint != "rq_dashboard":
+        return None
+    state = relay_state()
+    user = state.extension.current_user()
+    if user is None:
+        return error_response(401, NotAuthenticated.code, "Log in to see the admin views.")
+    role = state.extension.admin_role(user)
+    if role is None:
+        return error_response(403, Forbidden.code, "You may not see the codex-relay admin views.")
+    if request.endpoint in _DASHBOARD_REFUSED:
+        return error_response(409, "requeue_refused", (
+            "A turn job cannot be re-run as it was; use Retry on the codex-relay sessions page, "
+            "which starts a new turn with the same message."))
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if role != "admin":
+            return error_response(403, Forbidden.code,
+                                  "Your role is viewer: you may look but not act.")
+        if request.headers.get("X-Requested-With") != "XMLHttpRequest":
+            return error_response(403, Forbidden.code,
+                                  "Dashboard actions need X-Requested-With (CSRF protection).")
+    return None
+
+
+def _mask_dashboard(response: Response) -> Response:
+    """Mask run tokens in the dashboard's pages and JSON (job call strings carry them)."""
+    if request.blueprint == "rq_dashboard" and response.mimetype in (
+        "application/json", "text/html"
+    ) and not response.direct_passthrough:
+        response.set_data(redact(response.get_data(as_text=True)))
+    return response
+
+
+def _mount_dashboard(app: Flask, state: RelayState) -> None:
+    if "rq_dashboard" in app.blueprints:
+        log.warning("rq_dashboard is already registered by the host; not mounting it again")
+        return
+    import rq_dashboard
+    from rq_dashboard.web import setup_rq_connection
+
+    app.config.setdefault("RQ_DASHBOARD_REDIS_URL", [state.settings.redis_url])
+    setup_rq_connection(app)
+    app.register_blueprint(rq_dashboard.blueprint,
+                           url_prefix=f"{state.url_prefix}/agent/admin/rq")
+    app.before_request(_guard_dashboard)
+    app.after_request(_mask_dashboard)
+
+
+def register_admin(app: Flask, state: RelayState) -> None:
+    """Mount the admin blueprint and the RQ dashboard on ``app`` (``CodexRelay.init_app``)."""
+    app.register_blueprint(make_admin_blueprint(state.settings.metrics_route),
+                           url_prefix=state.url_prefix or None)
+    _mount_dashboard(app, state)

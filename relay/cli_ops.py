@@ -1,0 +1,388 @@
+"""What the operator subcommands of ``codex-relay`` do: status, sessions, cleanup, check.
+
+:mod:`relay.cli` parses the command line and calls one function here per
+subcommand; each returns the exit code (0 success, 1 failure). Output is a
+plain table, or JSON with ``--json``; colour only when stdout is a terminal
+and ``NO_COLOR`` is unset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+from .errors import RelayError
+from .logs import redact
+from .overview import drop_expired_index_entries, session_row, session_rows, status_snapshot
+from .reaper import reap_stale_turns
+from .runtime import RelayRuntime, redis_client
+from .settings import Settings, load_settings
+from .turns import cancel_turn, delete_session
+
+__all__ = ["cmd_check", "cmd_cleanup", "cmd_sessions", "cmd_status"]
+
+#: Seconds a deleted session's run tokens stay revoked beyond the turn timeout.
+_REVOKE_MARGIN = 300
+#: Age (seconds) after which a Codex home left in the work directory is removed.
+CODEX_HOME_MAX_AGE = 86_400
+
+
+def _colour(text: str, code: str) -> str:
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
+        return text
+    return f"\033[{code}m{text}\033[0m"
+
+
+def _green(text: str) -> str:
+    return _colour(text, "32")
+
+
+def _red(text: str) -> str:
+    return _colour(text, "31")
+
+
+def _bold(text: str) -> str:
+    return _colour(text, "1")
+
+
+def _print_json(value: Any) -> None:
+    print(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = ["  ".join(_bold(h.ljust(w)) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _ago(ts: float | None, now: float) -> str:
+    return "-" if not ts else f"{max(0.0, now - ts):.0f}s"
+
+
+def _runtime() -> RelayRuntime:
+    return RelayRuntime.from_settings(load_settings())
+
+
+# -- status ---------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``codex-relay status``: queues, workers, running turns and recent failures."""
+    snapshot = status_snapshot(_runtime())
+    if args.json:
+        _print_json(snapshot)
+        return 0
+    now = time.time()
+    print(_bold("Queues"))
+    print(_table(["queue", "queued", "started", "failed", "finished"],
+                 [[q["name"], q["queued"], q["started"], q["failed"], q["finished"]]
+                  for q in snapshot["queues"]]))
+    print("\n" + _bold("Workers"))
+    print(_table(["worker", "state", "queues", "current job", "heartbeat"],
+                 [[w["name"], w["state"], ",".join(w["queues"]), w["current_job"],
+                   _ago(w["last_heartbeat"], now)] for w in snapshot["workers"]]))
+    print("\n" + _bold("Running turns"))
+    print(_table(["session", "user", "run", "turn", "status", "age", "last event", "tokens"],
+                 [[r["session"], r["user"], r["runid"], r["running_turn"],
+                   _red("stalled") if r["stalled"] else r["status"], _ago(r["created"], now),
+                   _ago(r["last_event"], now), r["tokens"]] for r in snapshot["running_turns"]]))
+    print("\n" + _bold("Recent failures"))
+    print(_table(["job", "user", "failed", "error"],
+                 [[f["job_id"], f["user"], _ago(f["ended_at"], now), f["error"][:80]]
+                  for f in snapshot["recent_failures"]]))
+    return 0
+
+
+# -- sessions -------------------------------------------------------------
+
+
+def _sessions_list(rt: RelayRuntime, args: argparse.Namespace) -> int:
+    rows = session_rows(rt, user=args.user)
+    if args.json:
+        _print_json(rows)
+        return 0
+    now = time.time()
+    print(_table(
+        ["session", "user", "run", "status", "turn", "job", "age", "last event", "tokens"],
+        [[r["session"], r["user"], f"{r['runid']}/{r['config']}",
+          _red("stalled") if r["stalled"] else r["status"], r["running_turn"] or r["turn"],
+          r["job_id"], _ago(r["created"], now), _ago(r["last_event"], now), r["tokens"]]
+         for r in rows],
+    ))
+    return 0
+
+
+def _summary(event: dict[str, Any]) -> str:
+    kind = event.get("type", "")
+    if kind == "turn.completed":
+        return f"status={event.get('status')} duration_ms={event.get('duration_ms')}"
+    if kind == "error":
+        return f"{event.get('code')}: {event.get('message')}"
+    if kind == "usage":
+        return f"in={event.get('input_tokens')} out={event.get('output_tokens')}"
+    if kind.startswith("tool."):
+        tool = event.get("tool") or {}
+        return f"{tool.get('kind')} {tool.get('title') or ''} [{tool.get('status')}]"
+    text = event.get("text") or event.get("message") or event.get("thread_id") or ""
+    return str(text).replace("\n", " ")[:100]
+
+
+def _sessions_show(rt: RelayRuntime, args: argparse.Namespace) -> int:
+    record = rt.sessions.get(args.session_id)
+    if record is None:
+        print(f"codex-relay: no session {args.session_id}", file=sys.stderr)
+        return 1
+    rows = rt.redis.xrevrange(rt.keys.events(record.id), count=max(0, args.events))
+    events = [orjson.loads(fields[b"e"]) for _, fields in reversed(rows)] if args.events else []
+    row = session_row(rt, record)
+    if args.json:
+        _print_json({"session": row, "events": events})
+        return 0
+    for key in ("session", "user", "runid", "config", "status", "turn", "running_turn",
+                "job_id", "worker", "stalled", "tokens"):
+        print(f"{key + ':':<14}{'-' if row[key] is None else row[key]}")
+    now = time.time()
+    print(f"{'age:':<14}{_ago(row['created'], now)}")
+    print(f"{'last event:':<14}{_ago(row['last_event'], now)} ago")
+    print("\n" + _bold(f"Last {len(events)} events"))
+    print(_table(["id", "turn", "type", "detail"],
+                 [[e.get("id"), e.get("turn"), e.get("type"), _summary(e)] for e in events]))
+    return 0
+
+
+def _sessions_stop(rt: RelayRuntime, args: argparse.Namespace) -> int:
+    record = rt.sessions.get(args.session_id)
+    if record is None:
+        print(f"codex-relay: no session {args.session_id}", file=sys.stderr)
+        return 1
+    if not cancel_turn(rt, record):
+        print(f"Session {record.id} has no running turn.")
+        return 0
+    print(f"Stopping turn {record.running_turn} of session {record.id}.")
+    return 0
+
+
+def _sessions_delete(rt: RelayRuntime, args: argparse.Namespace) -> int:
+    record = rt.sessions.get(args.session_id)
+    if record is None:
+        print(f"codex-relay: no session {args.session_id}", file=sys.stderr)
+        return 1
+    delete_session(rt, record, int(rt.settings.turn_timeout) + _REVOKE_MARGIN)
+    print(f"Deleted session {record.id}.")
+    return 0
+
+
+_SESSION_ACTIONS: dict[str, Callable[[RelayRuntime, argparse.Namespace], int]] = {
+    "list": _sessions_list,
+    "show": _sessions_show,
+    "stop": _sessions_stop,
+    "delete": _sessions_delete,
+}
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    """``codex-relay sessions list|show|stop|delete``."""
+    return _SESSION_ACTIONS[args.action](_runtime(), args)
+
+
+# -- cleanup --------------------------------------------------------------
+
+
+def _old_backups(runs_root: str | None, max_age: float, now: float) -> list[Path]:
+    if not runs_root or not Path(runs_root).is_dir():
+        return []
+    found = []
+    for backups in Path(runs_root).glob("*/reports/.backups"):
+        if backups.is_symlink() or not backups.is_dir():
+            continue
+        for path in backups.iterdir():
+            if path.is_file() and not path.is_symlink() and now - path.stat().st_mtime > max_age:
+                found.append(path)
+    return sorted(found)
+
+
+def _old_codex_homes(rt: RelayRuntime, now: float) -> list[Path]:
+    base = Path(rt.settings.work_dir or tempfile.gettempdir())
+    if not base.is_dir():
+        return []
+    busy = {session[:12] for session in rt.sessions.running_turns()}
+    found = []
+    for path in base.glob("codex-home-*"):
+        if not path.is_dir() or path.is_symlink() or path.name[11:23] in busy:
+            continue
+        if now - path.stat().st_mtime > CODEX_HOME_MAX_AGE:
+            found.append(path)
+    return sorted(found)
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    """``codex-relay cleanup``: stale turns, expired index entries, old backups and homes."""
+    rt = _runtime()
+    now = time.time()
+    if args.dry_run:
+        print("dry run: stale turns and expired index entries are left alone")
+    else:
+        reaped = reap_stale_turns(rt)
+        for session, turn, outcome in reaped:
+            print(f"turn {turn} of session {session}: {outcome}")
+        dropped = drop_expired_index_entries(rt)
+        print(f"reaped {len(reaped)} stale turn(s); dropped {len(dropped)} expired session(s) "
+              "from the index")
+    backups = _old_backups(rt.settings.runs_root, args.backup_days * 86_400, now)
+    for path in backups:
+        if not args.dry_run:
+            path.unlink(missing_ok=True)
+        print(f"{'would remove' if args.dry_run else 'removed'} backup {path}")
+    homes = _old_codex_homes(rt, now)
+    for path in homes:
+        if not args.dry_run:
+            shutil.rmtree(path, ignore_errors=True)
+        print(f"{'would remove' if args.dry_run else 'removed'} Codex home {path}")
+    print(f"{len(backups)} old backup(s), {len(homes)} leftover Codex home(s)")
+    return 0
+
+
+# -- check ----------------------------------------------------------------
+
+
+class _Verdicts:
+    def __init__(self) -> None:
+        self.failed = 0
+
+    def item(self, name: str, ok: bool, detail: str) -> bool:
+        mark = _green("ok  ") if ok else _red("FAIL")
+        print(f"{mark}  {name:<14} {redact(detail)}")
+        self.failed += 0 if ok else 1
+        return ok
+
+
+def _check_keys(settings: Settings) -> tuple[bool, str]:
+    from cryptography.hazmat.primitives import serialization
+
+    private, public = settings.jwt_private_key, settings.jwt_public_key
+    if not private and not public:
+        return False, ("no CODEX_RELAY_JWT_PUBLIC_KEY (workers, MCP tools) or "
+                       "CODEX_RELAY_JWT_PRIVATE_KEY (web) is set")
+    raw = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    try:
+        public_pem = serialization.load_pem_public_key(public.encode()).public_bytes(
+            *raw) if public else None
+    except ValueError as exc:
+        return False, f"CODEX_RELAY_JWT_PUBLIC_KEY is not a PEM public key ({exc})"
+    if not private:
+        return True, "public key only (enough for workers and MCP tools; the web app signs)"
+    try:
+        derived = serialization.load_pem_private_key(private.encode(), None).public_key()
+    except (ValueError, TypeError) as exc:
+        return False, f"CODEX_RELAY_JWT_PRIVATE_KEY is not an unencrypted PEM key ({exc})"
+    if public_pem is None:
+        return False, "private key set but CODEX_RELAY_JWT_PUBLIC_KEY is missing"
+    if derived.public_bytes(*raw) != public_pem:
+        return False, "the public key does not match the private key"
+    return True, "private and public keys present and matching"
+
+
+def _mcp_initialize(settings: Settings) -> tuple[bool, str]:
+    """Start ``python -m mcp_tools`` over stdio with a minted token and complete ``initialize``."""
+    from .tokens import sign_run_token
+
+    assert settings.jwt_private_key
+    with tempfile.TemporaryDirectory(prefix="codex-relay-check-") as run_dir:
+        token = sign_run_token(settings.jwt_private_key, user="codex-relay-check", runid="check",
+                               config="check", session="0" * 32, tier="read", lifetime=60,
+                               run_dir=run_dir)
+        env = dict(os.environ, CODEX_RELAY_RUN_TOKEN=token,
+                   CODEX_RELAY_JWT_PUBLIC_KEY=settings.jwt_public_key or "")
+        env.pop("CODEX_RELAY_JWT_PRIVATE_KEY", None)
+        env.pop("CODEX_RELAY_JWT_PRIVATE_KEY_FILE", None)
+        request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "codex-relay-check", "version": "1"}}}
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "mcp_tools"], input=orjson.dumps(request) + b"\n",
+                capture_output=True, env=env, timeout=30, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return False, "the MCP server did not answer initialize within 30 s"
+    for line in done.stdout.splitlines():
+        try:
+            reply = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if reply.get("id") == 1 and "result" in reply:
+            info = reply["result"].get("serverInfo", {})
+            return True, f"stdio initialize answered by {info.get('name')} {info.get('version')}"
+    tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+    return False, f"the MCP server did not complete initialize: {tail[0][:200]}"
+
+
+def _check_mcp(settings: Settings) -> tuple[bool, str]:
+    if importlib.util.find_spec("mcp_tools") is None:
+        return False, "the mcp_tools package is not importable"
+    if settings.jwt_private_key and settings.jwt_public_key:
+        return _mcp_initialize(settings)
+    try:
+        done = subprocess.run([sys.executable, "-m", "mcp_tools", "--help"],
+                              capture_output=True, timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        return False, "python -m mcp_tools --help hung"
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+        return False, f"python -m mcp_tools --help exited {done.returncode}: {tail[0][:200]}"
+    return True, ("python -m mcp_tools starts (no private key here, so no stdio initialize; "
+                  f"transport {settings.mcp_transport})")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``codex-relay check``: one verdict per item; exit 1 if any failed."""
+    from bootstrap.codex_binary import locate_codex, probe_codex
+
+    verdicts = _Verdicts()
+    try:
+        settings = load_settings()
+    except RelayError as exc:
+        verdicts.item("configuration", False, exc.message)
+        return 1
+    verdicts.item("configuration", True, f"loaded (key prefix {settings.key_prefix!r}, "
+                                         f"MCP transport {settings.mcp_transport})")
+    if not settings.redis_url:
+        verdicts.item("redis", False, "REDIS_URL is not set")
+    else:
+        try:
+            client = redis_client(settings.redis_url)
+            version = client.info("server").get("redis_version")
+            verdicts.item("redis", True, f"{settings.redis_url} (Redis {version})")
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
+            verdicts.item("redis", False, f"{settings.redis_url} unreachable: {exc}")
+    try:
+        codex = probe_codex(locate_codex(settings.codex_bin))
+        verdicts.item("codex", True, f"Codex CLI {codex.version} at {codex.path}")
+    except RelayError as exc:
+        verdicts.item("codex", False, exc.message)
+    verdicts.item("keys", *_check_keys(settings))
+    ok, detail = _check_mcp(settings)
+    if settings.mcp_transport == "off":
+        detail += " (CODEX_RELAY_MCP_TRANSPORT=off: Codex gets no MCP tools)"
+    verdicts.item("mcp", ok, detail)
+    if verdicts.failed:
+        print(_red(f"{verdicts.failed} check(s) failed"))
+        return 1
+    print(_green("all checks passed"))
+    return 0

@@ -1,0 +1,195 @@
+"""``docker-compose.yml``: its structure, and every command in it run as a plain process.
+
+No Docker engine runs here, so the compose file is checked in two ways: its
+structure (Redis with persistence, the web app under gunicorn with a health
+check on ``/agent/health``, ``codex-relay worker``, named volumes), and its
+commands, each started as an ordinary process with the environment the file
+gives it (``${VAR}`` references filled in as Compose would).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+from relay.embedded_redis import find_redis_server, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The parsed compose file."""
+    data = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}`` substitution."""
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match.group(1), match.group(2), match.group(3) or ""
+        if env.get(name):
+            return env[name]
+        if op == ":?":
+            raise AssertionError(f"compose needs {name}: {arg}")
+        return arg if op == ":-" else ""
+
+    return re.sub(r"\$\{([A-Z0-9_]+)(?:(:[-?])([^}]*))?\}", one, value)
+
+
+def _service_env(service: dict[str, Any], dotenv: dict[str, str],
+                 overrides: dict[str, str]) -> dict[str, str]:
+    env = {k: _interpolate(str(v), dotenv) for k, v in service.get("environment", {}).items()}
+    env.update(overrides)
+    return env
+
+
+def _argv(command: list[str]) -> list[str]:
+    """The command with console scripts resolved to this virtualenv."""
+    head = BIN / command[0]
+    return [str(head) if head.exists() else command[0], *command[1:]]
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_compose_has_redis_web_and_worker_services(compose):
+    assert set(compose["services"]) >= {"redis", "web", "worker"}
+    assert set(compose["volumes"]) >= {"redis-data", "runs"}
+
+
+def test_redis_persists_with_append_only_file(compose):
+    redis_service = compose["services"]["redis"]
+    command = redis_service["command"]
+    assert command[0] == "redis-server"
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert "redis-data:/data" in redis_service["volumes"]
+    assert "ping" in " ".join(redis_service["healthcheck"]["test"])
+
+
+def test_web_runs_gunicorn_with_the_relay_config_and_a_health_check(compose):
+    web = compose["services"]["web"]
+    command = web["command"]
+    assert command[0] == "gunicorn"
+    assert command[command.index("-c") + 1] == "python:blueprints.gunicorn_conf"
+    assert command[-1] == "blueprints.demo_app:create_app()"
+    assert "/agent/health" in " ".join(web["healthcheck"]["test"])
+    assert web["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "runs:/runs" in web["volumes"]
+
+
+def test_worker_runs_codex_relay_worker_and_scales(compose):
+    worker = compose["services"]["worker"]
+    assert worker["command"] == ["codex-relay", "worker"]
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert worker["deploy"]["replicas"] >= 1
+    assert "CODEX_RELAY_JWT_PRIVATE_KEY" not in worker["environment"]  # workers never sign
+
+
+def test_configuration_is_only_by_environment_with_no_literal_secrets(compose):
+    for name in ("web", "worker"):
+        for key, value in compose["services"][name]["environment"].items():
+            if "KEY" in key or "SECRET" in key:
+                assert str(value).startswith("${"), f"{name}.{key} must come from the environment"
+
+
+def test_redis_command_runs_with_persistence(compose, tmp_path):
+    command = list(compose["services"]["redis"]["command"])
+    port = free_port()
+    argv = [find_redis_server(), *command[1:], "--port", str(port), "--bind", "127.0.0.1",
+            "--dir", str(tmp_path), "--save", ""]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis did not start"
+                time.sleep(0.05)
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+        client.set("k", "v")
+        healthcheck = compose["services"]["redis"]["healthcheck"]["test"][1:]
+        if shutil.which(healthcheck[0]):
+            assert subprocess.run([healthcheck[0], "-p", str(port), *healthcheck[1:]],
+                                  capture_output=True,
+                                  check=False).returncode == 0
+    finally:
+        _stop(proc)
+
+
+def _health(port: int) -> tuple[int, dict[str, Any]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/agent/health")
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def stack(compose, relay_env, keypair, run_dir) -> Iterator[int]:
+    """The compose file's web and worker commands as processes on the test Redis; the port."""
+    dotenv = dict(relay_env, CODEX_RELAY_JWT_PRIVATE_KEY=keypair[0],
+                  CODEX_RELAY_JWT_PUBLIC_KEY=keypair[1], CODEX_RELAY_DEMO_SECRET_KEY="s" * 32)
+    port = free_port()
+    overrides = {"REDIS_URL": relay_env["REDIS_URL"], "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent)}
+    procs = []
+    for name in ("worker", "web"):
+        service = compose["services"][name]
+        command = [str(part).replace("0.0.0.0:8000", f"127.0.0.1:{port}")
+                   for part in service["command"]]
+        env = dict(os.environ, **_service_env(service, dotenv, overrides))
+        procs.append(subprocess.Popen(_argv(command), env=env, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        yield port
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+@pytest.mark.codex
+def test_web_and_worker_commands_serve_a_healthy_stack(compose, stack):
+    deadline = time.monotonic() + 60
+    status, body = 0, {}
+    while time.monotonic() < deadline:
+        try:
+            status, body = _health(stack)
+            if status == 200 and body.get("workers") == 1:
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    assert status == 200 and body["workers"] == 1 and body["redis"] is True, body
+    check = [str(part).replace("127.0.0.1:8000", f"127.0.0.1:{stack}")
+             for part in compose["services"]["web"]["healthcheck"]["test"][1:]]
+    check[0] = sys.executable if check[0] == "python" else check[0]
+    assert subprocess.run(check, capture_output=True, check=False).returncode == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import orjson
 import redis
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from rq import Worker
 
 from relay.errors import (
@@ -22,6 +24,7 @@ from relay.errors import (
     NotFound,
     RateLimited,
 )
+from relay.logs import log_context
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
 from relay.turns import cancel_turn, delete_session, start_turn
@@ -31,6 +34,9 @@ from .extension import TOKEN_MARGIN, RelayState, relay_state
 from .sse import event_stream
 
 __all__ = ["make_blueprint"]
+
+log = logging.getLogger("codex_relay.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -143,6 +149,8 @@ def chat(runid: str, config: str) -> tuple[Response, int]:
         return state.mint_token(ctx.user, ctx.runid, ctx.config, record.id, ctx.tier, ctx.run_dir)
 
     turn, job_id = start_turn(rt, record, message, mint, settings.profile_text or "")
+    log.info("turn queued", extra={"session": record.id, "turn": turn, "job_id": job_id,
+                                   "user": ctx.user, "runid": ctx.runid})
     body: dict[str, Any] = {"session_id": record.id, "turn": turn, "job_id": job_id}
     body.update(_urls(ctx, record.id))
     return jsonify(body), 202
@@ -162,6 +170,8 @@ def cancel(runid: str, config: str, session_id: str) -> tuple[Response, int]:
     state = relay_state()
     record = _session(state, _run_context(state, runid, config), session_id)
     cancelled = cancel_turn(state.runtime, record)
+    log.info("cancel requested", extra={"session": record.id, "turn": record.running_turn,
+                                        "cancelling": cancelled})
     return jsonify({"session_id": record.id, "cancelling": cancelled}), 202
 
 
@@ -177,6 +187,7 @@ def session_delete(runid: str, config: str, session_id: str) -> tuple[str, int]:
     state = relay_state()
     record = _session(state, _run_context(state, runid, config), session_id)
     delete_session(state.runtime, record, int(state.settings.turn_timeout) + TOKEN_MARGIN)
+    log.info("session deleted", extra={"session": record.id})
     return "", 204
 
 
@@ -220,6 +231,22 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule(f"{sid}/events", "events", events, methods=["GET"])
     bp.add_url_rule(f"{sid}/cancel", "cancel", cancel, methods=["POST"])
     bp.add_url_rule("/agent/health", "health", health, methods=["GET"])
+    bp.before_request(_bind_request_id)
+    bp.teardown_request(_unbind_request_id)
     register_error_handlers(bp)
     register_app_error_handlers(bp)
     return bp
+
+
+def _bind_request_id() -> None:
+    """Tag every log line of this request with its id (the client's X-Request-ID if sane)."""
+    given = request.headers.get("X-Request-ID", "")
+    context = log_context(request_id=given if _REQUEST_ID.match(given) else secrets.token_hex(8))
+    context.__enter__()
+    g.codex_relay_log_context = context
+
+
+def _unbind_request_id(exc: BaseException | None) -> None:
+    context = g.pop("codex_relay_log_context", None)
+    if context is not None:
+        context.__exit__(None, None, None)

@@ -83,6 +83,8 @@ class TurnRunner:
             log.info("turn %s/%s is no longer current; skipped", self.req.session, self.req.turn)
             return {"status": "skipped"}
         self.normaliser.thread_total = dict(record.usage)
+        ids = {"session": self.req.session, "turn": self.req.turn}
+        log.info("turn started", extra=ids | {"runid": self.req.runid, "user": self.req.user})
         status, error = "failed", None
         home: CodexHome | None = None
         try:
@@ -113,6 +115,11 @@ class TurnRunner:
         finally:
             if home is not None:
                 home.remove()
+        log.info("turn ended", extra=ids | {
+            "status": status, "duration_ms": duration_ms,
+            "error_code": error[1] if error else None,
+            "first_output_ms": round(self._first_output * 1000) if self._first_output else None,
+        })
         return {"status": status, "duration_ms": duration_ms}
 
     def _mark_running(self) -> None:

@@ -213,8 +213,8 @@ def turns(runtime: RelayRuntime, run_dir: Path, keypair: tuple[str, str]) -> Tur
     return TurnDriver(runtime, run_dir, keypair[0])
 
 
-def codex_processes(binary: str) -> list[int]:
-    """Pids of running ``codex exec`` processes of ``binary`` (from /proc)."""
+def codex_processes(binary: str, under: Path | None = None) -> list[int]:
+    """Pids of running ``codex exec`` processes of ``binary`` (working in ``under``)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -224,7 +224,13 @@ def codex_processes(binary: str) -> list[int]:
             state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if argv[:2] == [binary.encode(), b"exec"] and state != b"Z":
+        if argv[:2] != [binary.encode(), b"exec"] or state == b"Z":
+            continue
+        try:
+            cwd = Path(os.readlink(f"/proc/{entry}/cwd"))
+        except OSError:
+            continue
+        if under is None or cwd.is_relative_to(under):
             found.append(int(entry))
     return found
 
@@ -236,10 +242,12 @@ def _no_leftover_codex(request: pytest.FixtureRequest) -> Iterator[None]:
     if "codex_bin" not in request.fixturenames:
         return
     binary = request.getfixturevalue("codex_bin")
+    # Only this test session's Codex processes: they work in its temporary run directories.
+    ours = request.getfixturevalue("tmp_path_factory").getbasetemp()
     deadline = time.monotonic() + 3
-    while codex_processes(binary):
+    while codex_processes(binary, ours):
         if time.monotonic() > deadline:
-            raise AssertionError(f"Codex processes left running: {codex_processes(binary)}")
+            raise AssertionError(f"Codex processes left running: {codex_processes(binary, ours)}")
         time.sleep(0.1)
 
 

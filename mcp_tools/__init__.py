@@ -1,0 +1,19 @@
+"""codex-relay's MCP server: the run's files and reports, for the agent, scoped by the run JWT.
+
+Run it with ``python -m mcp_tools`` (stdio, one turn) or ``python -m mcp_tools
+--http`` (streamable HTTP, long-running). Modules:
+
+* :mod:`mcp_tools.errors`: the tools' exception tree and its one mapping to MCP tool errors;
+* :mod:`mcp_tools.auth`: the run token, its tier and the run directory, on every call;
+* :mod:`mcp_tools.path_guard`: the one path-safety check every tool uses;
+* :mod:`mcp_tools.run_files`: ``describe_run_contents``, ``list_run_files``, ``read_run_file``;
+* :mod:`mcp_tools.report_sections`: markdown sections (parse, address, splice, diff);
+* :mod:`mcp_tools.reports`: ``list_report_sections``, ``read_report_section``,
+  ``replace_report_section`` (lock, backup, atomic replace);
+* :mod:`mcp_tools.audit`: one JSON line per call on ``codex_relay.mcp.audit``;
+* :mod:`mcp_tools.server`: the ``codex_relay`` MCP server and its stdio entry point;
+* :mod:`mcp_tools.http_server`: the streamable-HTTP server, in a thread or a subprocess.
+
+Importing this package imports nothing else, so ``python -m mcp_tools`` pays
+only for what its mode needs.
+"""

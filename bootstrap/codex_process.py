@@ -16,7 +16,6 @@ event (seen with 0.169.0); the caller writes one.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import selectors
 import signal
@@ -26,11 +25,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from relay.processes import die_with_parent
+
 __all__ = ["CodexProcess", "ProcessOutcome", "descendants"]
 
 _READ_SIZE = 256 * 1024
 _STDERR_TAIL = 8 * 1024
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,6 @@ class ProcessOutcome:
     stderr_tail: str
     #: Seconds from spawn to the first stdout byte (``None``: no output).
     first_output: float | None
-
-
-def _die_with_parent() -> None:
-    # If the job process is SIGKILLed (RQ's stop command, OOM), take Codex
-    # down with it instead of leaving an orphan running the turn.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # pragma: no cover - non-Linux
-        pass
 
 
 def descendants(pid: int) -> list[int]:
@@ -120,7 +110,9 @@ class CodexProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             process_group=0,
-            preexec_fn=_die_with_parent,
+            # If the job process is SIGKILLed (RQ's stop command, OOM), take
+            # Codex down with it instead of leaving an orphan running the turn.
+            preexec_fn=die_with_parent,
             close_fds=True,
         )
         threading.Thread(target=self._feed_prompt, name="codex-stdin", daemon=True).start()

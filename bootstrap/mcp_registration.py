@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 
+from relay.errors import RelayError
 from relay.settings import Settings
 from relay.turns import TurnRequest
 
@@ -41,7 +42,11 @@ def mcp_registration(
     if settings.mcp_transport == "off":
         return None, None
     if settings.mcp_transport == "http":
-        assert settings.mcp_url is not None
+        if not settings.mcp_url:
+            raise RelayError(
+                "The worker has no MCP server URL (CODEX_RELAY_MCP_URL); the run's tools "
+                "are unavailable."
+            )
         return McpRegistration(transport={"url": settings.mcp_url}, tools=MCP_TOOLS), request.token
     env = {
         "CODEX_RELAY_RUN_TOKEN": request.token,
@@ -50,5 +55,8 @@ def mcp_registration(
     }
     if settings.runs_root:
         env["CODEX_RELAY_RUNS_ROOT"] = settings.runs_root
+    # No REDIS_URL here: config.toml is readable by the agent's own commands, and
+    # Redis credentials must not reach them. Revocation still holds: deleting a
+    # session cancels its turn, and this per-turn server dies with Codex.
     transport = {"command": sys.executable, "args": ["-m", "mcp_tools"]}
     return McpRegistration(transport=transport, tools=MCP_TOOLS, env=env), None

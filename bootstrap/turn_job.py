@@ -197,6 +197,12 @@ class TurnRunner:
         if self.normaliser.failure is not None:
             return "failed", None  # the model error was already shown as an event
         detail = _last_line(outcome.stderr_tail)
+        if "required MCP servers failed to initialize" in detail:
+            # Codex 0.169.0 refuses to run without a `required` MCP server.
+            return "failed", (
+                "The run's tools (the codex_relay MCP server) could not start, so the turn "
+                f"did not run. Codex said: {detail[:300]}", "tools_unavailable",
+            )
         message = f"Codex exited with status {outcome.returncode}"
         return "failed", (f"{message}: {detail}" if detail else message + ".", "codex_failed")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -107,6 +108,9 @@ def run_worker(
     """Preflight, then work until stopped (or until the queue is empty with ``burst``)."""
     info = preflight(settings)
     log.info("Codex CLI %s at %s", info.version, info.path)
+    mcp_server = start_local_mcp_server(settings)
+    if mcp_server is not None:
+        settings = settings.replace(mcp_url=mcp_server.url)
     runtime = RelayRuntime.from_settings(settings)
     reaper = Reaper(runtime)
     reaper.start()
@@ -116,3 +120,21 @@ def run_worker(
         return bool(worker.work(burst=burst, logging_level=None))
     finally:
         reaper.stopped.set()
+        if mcp_server is not None:
+            mcp_server.stop()
+
+
+def start_local_mcp_server(settings: Settings) -> Any:
+    """Start this worker's streamable-HTTP MCP server if one is needed and not configured.
+
+    Its URL is put in ``CODEX_RELAY_MCP_URL`` so the jobs (which read their
+    settings from the environment) register it with Codex.
+    """
+    if settings.mcp_transport != "http" or settings.mcp_url:
+        return None
+    from mcp_tools.http_server import start_http_subprocess
+
+    server = start_http_subprocess("127.0.0.1", 0)
+    os.environ["CODEX_RELAY_MCP_URL"] = server.url
+    log.info("MCP tools server at %s", server.url)
+    return server

@@ -28,6 +28,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from relay.processes import die_with_parent
+
 from .auth import RunAuthoriser
 from .errors import ToolError
 from .server import SERVER_NAME, bearer_token, build_server
@@ -239,7 +241,8 @@ def start_http_subprocess(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
+        process_group=0,
+        preexec_fn=die_with_parent,  # never outlive the worker that started it
     )
     found: list[str] = []
     ready = threading.Event()

@@ -213,6 +213,10 @@ class CodexNormaliser:
             tool["result"], truncated = self._cap_json(result)
             if truncated:
                 tool["truncated"] = True
+            if tool["status"] == "failed" and "error" not in tool:
+                # Codex 0.169.0 reports a tool's own error as a failed call with
+                # `error: null` and the message in the result's text content.
+                tool["error"] = _result_text(tool["result"])
 
     def _file_change(self, tool: dict[str, Any], item: dict[str, Any]) -> None:
         changes = item.get("changes")
@@ -252,6 +256,13 @@ class CodexNormaliser:
         text = "\n".join(texts) if texts else raw.decode()
         cut, _ = ev.cap_text(text, self.max_chars)
         return {"content": [{"type": "text", "text": cut}]}, True
+
+
+def _result_text(result: Any) -> str:
+    content = result.get("content") if isinstance(result, dict) else None
+    if not isinstance(content, list):
+        return ""
+    return "\n".join(str(c.get("text")) for c in content if isinstance(c, dict) and "text" in c)
 
 
 def _int(value: Any) -> int:

@@ -52,7 +52,7 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}}</style>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;overflow-wrap:anywhere}}</style>
 </head><body>
 <h1>{title}</h1>
 {body}

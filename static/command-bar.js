@@ -907,8 +907,18 @@
       this._notice('');
       this._render();
       try {
-        const body = this._sessionId ? { message: text, session_id: this._sessionId } : { message: text };
-        const response = await this._post(this._url('chat'), body);
+        const sent = this._sessionId;
+        let response = await this._post(this._url('chat'), sent ? { message: text, session_id: sent } : { message: text });
+        if (response.status === 404 && sent && (await readError(response.clone())).code === 'not_found') {
+          // The kept conversation is gone (deleted, expired) and the stream has
+          // not noticed yet: forget it and send once more as a new conversation.
+          if (this._sessionId === sent) {
+            this._storedSession = null;
+            this._reset(null);
+          }
+          this._notice('The previous conversation is no longer available; this message starts a new one.');
+          response = await this._post(this._url('chat'), { message: text });
+        }
         if (response.status !== 202) {
           await this._showHttpError(response);
           return;

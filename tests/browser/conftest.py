@@ -130,15 +130,17 @@ def web_stack(
         stack.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync Playwright keeps an asyncio loop running in
+# the main thread while it is open, which would break later asyncio tests.
+@pytest.fixture(scope="module")
 def playwright_instance() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
-    """One headless Debian Chromium for the whole session."""
+    """One headless Debian Chromium per test module."""
     chromium = playwright_instance.chromium.launch(
         executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
     )

@@ -86,13 +86,15 @@ def sessions_json() -> Response:
     """Every session (user, run, status, turn, job, age, last event, stalled, tokens)."""
     _, role = _role(act=False)
     rt = relay_state().runtime
-    return jsonify({
-        "role": role,
-        "generated": time.time(),
-        "stale_after": rt.settings.stale_after,
-        "sessions": session_rows(rt),
-        "failed_jobs": failed_jobs(rt),
-    })
+    return jsonify(
+        {
+            "role": role,
+            "generated": time.time(),
+            "stale_after": rt.settings.stale_after,
+            "sessions": session_rows(rt),
+            "failed_jobs": failed_jobs(rt),
+        }
+    )
 
 
 def stop(session_id: str) -> tuple[Response, int]:
@@ -101,10 +103,13 @@ def stop(session_id: str) -> tuple[Response, int]:
     state = relay_state()
     record = _record(state, session_id)
     stopping = cancel_turn(state.runtime, record)
-    log.info("admin stop", extra={"admin": user, "session": record.id,
-                                  "turn": record.running_turn or None})
-    return jsonify({"session": record.id, "turn": record.running_turn or None,
-                    "stopping": stopping}), 202
+    log.info(
+        "admin stop",
+        extra={"admin": user, "session": record.id, "turn": record.running_turn or None},
+    )
+    return jsonify(
+        {"session": record.id, "turn": record.running_turn or None, "stopping": stopping}
+    ), 202
 
 
 def delete(session_id: str) -> Response:
@@ -126,12 +131,20 @@ def requeue(job_id: str) -> tuple[Response, int]:
 
     def mint(session: str, turn: int) -> str:
         record = _record(state, session)
-        return state.mint_token(record.user, record.runid, record.config, record.id,
-                                record.tier, record.run_dir)
+        return state.mint_token(
+            record.user, record.runid, record.config, record.id, record.tier, record.run_dir
+        )
 
     result = requeue_failed_turn(state.runtime, job_id, mint)
-    log.info("admin requeue", extra={"admin": user, "job_id": job_id,
-                                     "session": result.get("session"), "turn": result.get("turn")})
+    log.info(
+        "admin requeue",
+        extra={
+            "admin": user,
+            "job_id": job_id,
+            "session": result.get("session"),
+            "turn": result.get("turn"),
+        },
+    )
     return jsonify(result), 202
 
 
@@ -155,26 +168,36 @@ def _when(ts: float | None, now: float) -> str:
 
 
 def _button(label: str, url: str, confirm: str) -> str:
-    return (f'<button type="button" data-url="{html.escape(url)}" '
-            f'data-confirm="{html.escape(confirm)}">{html.escape(label)}</button>')
+    return (
+        f'<button type="button" data-url="{html.escape(url)}" '
+        f'data-confirm="{html.escape(confirm)}">{html.escape(label)}</button>'
+    )
 
 
 def _session_table(rows: list[dict[str, Any]], admin: bool, now: float) -> str:
-    head = ("<tr><th>Session</th><th>User</th><th>Run</th><th>Status</th><th>Turn</th>"
-            "<th>Job</th><th>Age</th><th>Last event</th><th>Tokens</th><th></th></tr>")
+    head = (
+        "<tr><th>Session</th><th>User</th><th>Run</th><th>Status</th><th>Turn</th>"
+        "<th>Job</th><th>Age</th><th>Last event</th><th>Tokens</th><th></th></tr>"
+    )
     body = []
     for row in rows:
         e = html.escape
-        status = e(row["status"]) + (' <strong class="stalled">stalled</strong>'
-                                     if row["stalled"] else "")
+        status = e(row["status"]) + (
+            ' <strong class="stalled">stalled</strong>' if row["stalled"] else ""
+        )
         actions = ""
         if admin:
             if row["running_turn"]:
-                actions += _button("Stop", url_for("codex_relay_admin.stop",
-                                                   session_id=row["session"]), "Stop this turn?")
-            actions += _button("Delete", url_for("codex_relay_admin.delete",
-                                                 session_id=row["session"]),
-                               "Delete this session and its history?")
+                actions += _button(
+                    "Stop",
+                    url_for("codex_relay_admin.stop", session_id=row["session"]),
+                    "Stop this turn?",
+                )
+            actions += _button(
+                "Delete",
+                url_for("codex_relay_admin.delete", session_id=row["session"]),
+                "Delete this session and its history?",
+            )
         age = f"{row['age'] / 60:.0f} min" if row["age"] is not None else "—"
         body.append(
             f"<tr><td><code>{e(row['session'])}</code></td><td>{e(row['user'])}</td>"
@@ -193,15 +216,25 @@ def _failure_table(rows: list[dict[str, Any]], admin: bool, now: float) -> str:
     body = []
     for row in rows:
         e = html.escape
-        action = _button("Retry", url_for("codex_relay_admin.requeue", job_id=row["job_id"]),
-                         "Start a new turn with this job's message?") if admin else ""
+        action = (
+            _button(
+                "Retry",
+                url_for("codex_relay_admin.requeue", job_id=row["job_id"]),
+                "Start a new turn with this job's message?",
+            )
+            if admin
+            else ""
+        )
         body.append(
             f"<tr><td><code>{e(row['job_id'])}</code></td><td>{e(str(row['user'] or '—'))}</td>"
             f"<td>{e(_when(row['ended_at'], now))}</td><td>{e(row['error'])}</td>"
             f"<td>{action}</td></tr>"
         )
-    return ("<table><tr><th>Job</th><th>User</th><th>Failed</th><th>Error</th><th></th></tr>"
-            + "".join(body) + "</table>")
+    return (
+        "<table><tr><th>Job</th><th>User</th><th>Failed</th><th>Error</th><th></th></tr>"
+        + "".join(body)
+        + "</table>"
+    )
 
 
 _SCRIPT = """<script>
@@ -239,7 +272,8 @@ def sessions_page() -> Response:
     now = time.time()
     admin = role == "admin"
     page = _PAGE.format(
-        user=html.escape(user), role=html.escape(role),
+        user=html.escape(user),
+        role=html.escape(role),
         json=html.escape(url_for("codex_relay_admin.sessions_json")),
         metrics=html.escape(url_for("codex_relay_admin.metrics")),
         rq=html.escape(url_for("codex_relay_admin.index") + "rq/"),
@@ -277,24 +311,34 @@ def _guard_dashboard() -> Response | None:
     if role is None:
         return error_response(403, Forbidden.code, "You may not see the codex-relay admin views.")
     if request.endpoint in _DASHBOARD_REFUSED:
-        return error_response(409, "requeue_refused", (
-            "A turn job cannot be re-run as it was; use Retry on the codex-relay sessions page, "
-            "which starts a new turn with the same message."))
+        return error_response(
+            409,
+            "requeue_refused",
+            (
+                "A turn job cannot be re-run as it was; "
+                "use Retry on the codex-relay sessions page, "
+                "which starts a new turn with the same message."
+            ),
+        )
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         if role != "admin":
-            return error_response(403, Forbidden.code,
-                                  "Your role is viewer: you may look but not act.")
+            return error_response(
+                403, Forbidden.code, "Your role is viewer: you may look but not act."
+            )
         if request.headers.get("X-Requested-With") != "XMLHttpRequest":
-            return error_response(403, Forbidden.code,
-                                  "Dashboard actions need X-Requested-With (CSRF protection).")
+            return error_response(
+                403, Forbidden.code, "Dashboard actions need X-Requested-With (CSRF protection)."
+            )
     return None
 
 
 def _mask_dashboard(response: Response) -> Response:
     """Mask run tokens in the dashboard's pages and JSON (job call strings carry them)."""
-    if request.blueprint == "rq_dashboard" and response.mimetype in (
-        "application/json", "text/html"
-    ) and not response.direct_passthrough:
+    if (
+        request.blueprint == "rq_dashboard"
+        and response.mimetype in ("application/json", "text/html")
+        and not response.direct_passthrough
+    ):
         response.set_data(redact(response.get_data(as_text=True)))
     return response
 
@@ -308,14 +352,14 @@ def _mount_dashboard(app: Flask, state: RelayState) -> None:
 
     app.config.setdefault("RQ_DASHBOARD_REDIS_URL", [state.settings.redis_url])
     setup_rq_connection(app)
-    app.register_blueprint(rq_dashboard.blueprint,
-                           url_prefix=f"{state.url_prefix}/agent/admin/rq")
+    app.register_blueprint(rq_dashboard.blueprint, url_prefix=f"{state.url_prefix}/agent/admin/rq")
     app.before_request(_guard_dashboard)
     app.after_request(_mask_dashboard)
 
 
 def register_admin(app: Flask, state: RelayState) -> None:
     """Mount the admin blueprint and the RQ dashboard on ``app`` (``CodexRelay.init_app``)."""
-    app.register_blueprint(make_admin_blueprint(state.settings.metrics_route),
-                           url_prefix=state.url_prefix or None)
+    app.register_blueprint(
+        make_admin_blueprint(state.settings.metrics_route), url_prefix=state.url_prefix or None
+    )
     _mount_dashboard(app, state)

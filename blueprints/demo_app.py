@@ -111,8 +111,14 @@ def _add_demo_routes(app: Flask, runs_root: Path) -> None:
         body = request.get_json(silent=True)
         user = body.get("user") if isinstance(body, dict) else None
         if not isinstance(user, str) or not _USER.match(user):
-            return jsonify({"error": {"code": "bad_request", "message":
-                                      "Send {\"user\": \"<name>\"} (letters, digits, ._@-)."}}), 400
+            return jsonify(
+                {
+                    "error": {
+                        "code": "bad_request",
+                        "message": 'Send {"user": "<name>"} (letters, digits, ._@-).',
+                    }
+                }
+            ), 400
         session["user"] = user
         return jsonify({"user": user}), 200
 
@@ -123,10 +129,13 @@ def _add_demo_routes(app: Flask, runs_root: Path) -> None:
 
     @app.get("/")
     def index() -> Response:
-        runs = sorted(p.name for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []
+        runs = (
+            sorted(p.name for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []
+        )
         items = "".join(
             f'<li><a href="{html.escape(url_for("run_page", runid=r, config="default"))}">'
-            f"{html.escape(r)}</a></li>" for r in runs
+            f"{html.escape(r)}</a></li>"
+            for r in runs
         )
         return _page("codex-relay demo", f"<p>Runs:</p><ul>{items}</ul>")
 
@@ -140,8 +149,9 @@ def _run_page_body(runid: str, config: str) -> str:
     prefix = url_for("codex_relay.health").rsplit("/agent/health", 1)[0]
     user = session.get("user")
     login = (
-        f"<p>Logged in as <strong>{html.escape(user)}</strong>.</p>" if isinstance(user, str) else
-        '<form id="login" onsubmit="return false"><label>Your name '
+        f"<p>Logged in as <strong>{html.escape(user)}</strong>.</p>"
+        if isinstance(user, str)
+        else '<form id="login" onsubmit="return false"><label>Your name '
         '<input id="user" value="alice" autocomplete="username"></label> '
         '<button id="login-btn">Log in</button></form>'
         "<script>document.getElementById('login-btn').onclick=async()=>{"

@@ -56,7 +56,9 @@ def _relay_error(exc: errors.RelayError) -> Response:
 
 def _redis_error(exc: Exception) -> Response:
     log.warning("Redis unavailable: %s", exc)
-    return error_response(503, "unavailable", "The relay's Redis is unavailable; try again shortly.")
+    return error_response(
+        503, "unavailable", "The relay's Redis is unavailable; try again shortly."
+    )
 
 
 def _http_error(exc: HTTPException) -> Response:

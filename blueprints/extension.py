@@ -67,8 +67,9 @@ class RelayState:
     runtime: RelayRuntime
     url_prefix: str
 
-    def mint_token(self, user: str, runid: str, config: str, session: str, tier: str,
-                   run_dir: str) -> str:
+    def mint_token(
+        self, user: str, runid: str, config: str, session: str, tier: str, run_dir: str
+    ) -> str:
         """A run token for one turn (EdDSA, signed with the web process's private key)."""
         lifetime = timedelta(seconds=self.settings.turn_timeout + TOKEN_MARGIN)
         token: str = create_access_token(

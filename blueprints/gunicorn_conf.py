@@ -1,4 +1,6 @@
-"""Gunicorn settings for serving a host app with codex-relay (``-c python:blueprints.gunicorn_conf``).
+"""Gunicorn settings for a host app with codex-relay.
+
+Use with ``gunicorn -c python:blueprints.gunicorn_conf``.
 
 Threaded workers (``gthread``): each open SSE stream holds one thread, so
 ``threads`` bounds the streams a worker process serves. On SIGTERM the

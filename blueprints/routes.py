@@ -149,8 +149,16 @@ def chat(runid: str, config: str) -> tuple[Response, int]:
         return state.mint_token(ctx.user, ctx.runid, ctx.config, record.id, ctx.tier, ctx.run_dir)
 
     turn, job_id = start_turn(rt, record, message, mint, settings.profile_text or "")
-    log.info("turn queued", extra={"session": record.id, "turn": turn, "job_id": job_id,
-                                   "user": ctx.user, "runid": ctx.runid})
+    log.info(
+        "turn queued",
+        extra={
+            "session": record.id,
+            "turn": turn,
+            "job_id": job_id,
+            "user": ctx.user,
+            "runid": ctx.runid,
+        },
+    )
     body: dict[str, Any] = {"session_id": record.id, "turn": turn, "job_id": job_id}
     body.update(_urls(ctx, record.id))
     return jsonify(body), 202
@@ -170,8 +178,10 @@ def cancel(runid: str, config: str, session_id: str) -> tuple[Response, int]:
     state = relay_state()
     record = _session(state, _run_context(state, runid, config), session_id)
     cancelled = cancel_turn(state.runtime, record)
-    log.info("cancel requested", extra={"session": record.id, "turn": record.running_turn,
-                                        "cancelling": cancelled})
+    log.info(
+        "cancel requested",
+        extra={"session": record.id, "turn": record.running_turn, "cancelling": cancelled},
+    )
     return jsonify({"session_id": record.id, "cancelling": cancelled}), 202
 
 
@@ -219,7 +229,9 @@ def health() -> tuple[Response, int]:
 def make_blueprint() -> Blueprint:
     """The relay blueprint (routes, static files, error handlers)."""
     bp = Blueprint(
-        "codex_relay", __name__, static_folder=str(STATIC_DIR),
+        "codex_relay",
+        __name__,
+        static_folder=str(STATIC_DIR),
         static_url_path="/agent/static",
     )
     run = "/runs/<runid>/<config>/agent"

@@ -80,7 +80,7 @@ def event_stream(rt: RelayRuntime, session: str, after: str | None) -> Response:
                 batch = rt.events.wait(session, cursor, block_ms=_BLOCK_MS)
             except (redis.ConnectionError, redis.TimeoutError):
                 # Let the client reconnect (to this or another web process).
-                yield b'event: unavailable\ndata: {}\n\n'
+                yield b"event: unavailable\ndata: {}\n\n"
                 return
             for event in batch:
                 yield _frame(event.id, event.data)

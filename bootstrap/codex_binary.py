@@ -78,9 +78,19 @@ def install_codex(prefix: Path | None = None, version: str = CODEX_VERSION) -> P
         raise CodexBinaryError("npm is not installed; it is needed to install @openai/codex.")
     prefix.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--save-exact",
-         f"@openai/codex@{version}"],
-        capture_output=True, text=True, check=False,
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-audit",
+            "--no-fund",
+            "--save-exact",
+            f"@openai/codex@{version}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0 or not binary.exists():
         raise CodexBinaryError(

@@ -138,7 +138,9 @@ class CodexHome:
 
 
 def codex_environment(
-    settings: Settings, home: CodexHome, source: Mapping[str, str] | None = None,
+    settings: Settings,
+    home: CodexHome,
+    source: Mapping[str, str] | None = None,
     mcp_token: str | None = None,
 ) -> dict[str, str]:
     """The whole environment Codex runs with, built explicitly.

@@ -34,7 +34,11 @@ class JobProgress:
         self.job = job
         self.interval = interval
         self.state: dict[str, Any] = {
-            "phase": "starting", "item": None, "usage": {}, "last_event": None, "events": 0,
+            "phase": "starting",
+            "item": None,
+            "usage": {},
+            "last_event": None,
+            "events": 0,
         }
         self._dirty = True
         self._next_save = 0.0

@@ -24,8 +24,5 @@ def build_prompt(request: TurnRequest, resumed: bool) -> str:
     if resumed:
         return request.message
     profile = request.profile.strip() or DEFAULT_PROFILE
-    context = (
-        f"Run: {request.runid} (configuration {request.config}). "
-        f"Your access: {request.tier}."
-    )
+    context = f"Run: {request.runid} (configuration {request.config}). Your access: {request.tier}."
     return f"{profile}\n\n{context}\n\nUser message:\n{request.message}\n"

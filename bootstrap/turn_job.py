@@ -115,11 +115,16 @@ class TurnRunner:
         finally:
             if home is not None:
                 home.remove()
-        log.info("turn ended", extra=ids | {
-            "status": status, "duration_ms": duration_ms,
-            "error_code": error[1] if error else None,
-            "first_output_ms": round(self._first_output * 1000) if self._first_output else None,
-        })
+        log.info(
+            "turn ended",
+            extra=ids
+            | {
+                "status": status,
+                "duration_ms": duration_ms,
+                "error_code": error[1] if error else None,
+                "first_output_ms": round(self._first_output * 1000) if self._first_output else None,
+            },
+        )
         return {"status": status, "duration_ms": duration_ms}
 
     def _mark_running(self) -> None:
@@ -143,7 +148,12 @@ class TurnRunner:
             self._start_new_thread("The earlier conversation could not be restored")
             thread_id = None
         outcome = self._spawn(codex.path, home, thread_id)
-        if thread_id and outcome.reason == "exited" and outcome.returncode and not self._seen_output:
+        if (
+            thread_id
+            and outcome.reason == "exited"
+            and outcome.returncode
+            and not self._seen_output
+        ):
             # Codex 0.169.0 exits 1 with no stdout when the rollout is unusable.
             self._start_new_thread("The earlier conversation could not be resumed")
             outcome = self._spawn(codex.path, home, None)
@@ -154,19 +164,39 @@ class TurnRunner:
     def _start_new_thread(self, reason: str) -> None:
         """Tell the user the thread is lost; the new thread's usage starts from zero."""
         self.normaliser.thread_total = {}
-        self._publish([(ev.ERROR, ev.error_payload(
-            f"{reason}; starting a new one.", "resume_failed",
-        ))])
+        self._publish(
+            [
+                (
+                    ev.ERROR,
+                    ev.error_payload(
+                        f"{reason}; starting a new one.",
+                        "resume_failed",
+                    ),
+                )
+            ]
+        )
 
     def _spawn(self, codex_path: str, home: CodexHome, thread_id: str | None) -> ProcessOutcome:
         mcp, mcp_token = mcp_registration(self.settings, self.req)
         home.write_config(mcp)
-        argv = [codex_path, "exec", "--json", "--skip-git-repo-check", "--color", "never",
-                "--cd", self.req.run_dir, "--sandbox", self.settings.sandbox]
+        argv = [
+            codex_path,
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--color",
+            "never",
+            "--cd",
+            self.req.run_dir,
+            "--sandbox",
+            self.settings.sandbox,
+        ]
         argv += ["resume", thread_id, "-"] if thread_id else ["-"]
         prompt = build_prompt(self.req, resumed=thread_id is not None)
         env = codex_environment(self.settings, home, mcp_token=mcp_token)
-        process = CodexProcess(argv, env, self.req.run_dir, prompt.encode(), self.settings.kill_grace)
+        process = CodexProcess(
+            argv, env, self.req.run_dir, prompt.encode(), self.settings.kill_grace
+        )
         process.start()
         self.rt.sessions.update(self.req.session, codex_pgid=process.pid)
         outcome = process.run(
@@ -190,7 +220,8 @@ class TurnRunner:
         if outcome.reason == "idle_timeout":
             limit = self.settings.idle_timeout
             return "timeout", (
-                f"Codex produced no output for {limit:g} s and was stopped.", "idle_timeout"
+                f"Codex produced no output for {limit:g} s and was stopped.",
+                "idle_timeout",
             )
         if outcome.returncode == 0 and self.normaliser.completed:
             return "completed", None
@@ -201,7 +232,8 @@ class TurnRunner:
             # Codex 0.169.0 refuses to run without a `required` MCP server.
             return "failed", (
                 "The run's tools (the codex_relay MCP server) could not start, so the turn "
-                f"did not run. Codex said: {detail[:300]}", "tools_unavailable",
+                f"did not run. Codex said: {detail[:300]}",
+                "tools_unavailable",
             )
         message = f"Codex exited with status {outcome.returncode}"
         return "failed", (f"{message}: {detail}" if detail else message + ".", "codex_failed")
@@ -221,8 +253,11 @@ class TurnRunner:
         if thread_id:
             fields["thread_id"] = thread_id
             saved = save_thread(
-                self.rt.redis, self.rt.keys.codex_state(self.req.session), home.sessions_dir,
-                self.settings.session_ttl, self.settings.max_thread_archive_bytes,
+                self.rt.redis,
+                self.rt.keys.codex_state(self.req.session),
+                home.sessions_dir,
+                self.settings.session_ttl,
+                self.settings.max_thread_archive_bytes,
             )
             if not saved:
                 fields["thread_id"] = ""
@@ -258,10 +293,13 @@ class TurnRunner:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.settings.heartbeat_interval
-            self._retry(lambda: self.rt.sessions.update(
-                self.req.session, heartbeat=time.time(),
-                last_event=self.progress.state["last_event"] or 0.0,
-            ))
+            self._retry(
+                lambda: self.rt.sessions.update(
+                    self.req.session,
+                    heartbeat=time.time(),
+                    last_event=self.progress.state["last_event"] or 0.0,
+                )
+            )
         self._retry(self.progress.save)
         if now >= self._next_cancel_check and not self._cancelled:
             self._next_cancel_check = now + _CANCEL_POLL

@@ -52,13 +52,25 @@ def on_job_stopped(job: Any, connection: Any) -> None:
 def on_job_failure(job: Any, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
     """RQ ``on_failure`` callback: the job raised or was abandoned."""
     name = getattr(exc_type, "__name__", "error")
-    end_turn_of_job(job, connection, "failed", (
-        f"The worker failed while running this turn ({name}). You can retry.", "worker_failed",
-    ))
+    end_turn_of_job(
+        job,
+        connection,
+        "failed",
+        (
+            f"The worker failed while running this turn ({name}). You can retry.",
+            "worker_failed",
+        ),
+    )
 
 
 def horse_killed(job: Any, retpid: Any, ret_val: Any, rusage: Any) -> None:
     """Worker hook: the work horse running ``job`` died unexpectedly."""
-    end_turn_of_job(job, job.connection, "failed", (
-        "The worker process running this turn was killed. You can retry.", "worker_killed",
-    ))
+    end_turn_of_job(
+        job,
+        job.connection,
+        "failed",
+        (
+            "The worker process running this turn was killed. You can retry.",
+            "worker_killed",
+        ),
+    )

@@ -37,8 +37,10 @@ def _cmd_install_codex(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from bootstrap.worker import run_worker
 
-    configure_logging(os.environ.get("CODEX_RELAY_LOG_LEVEL", "INFO"),
-                      json=os.environ.get("CODEX_RELAY_LOG_FORMAT", "json") != "text")
+    configure_logging(
+        os.environ.get("CODEX_RELAY_LOG_LEVEL", "INFO"),
+        json=os.environ.get("CODEX_RELAY_LOG_FORMAT", "json") != "text",
+    )
     settings = load_settings()
     run_worker(settings, args.queues or None, burst=args.burst, simple=args.simple)
     return 0
@@ -56,8 +58,10 @@ def _cmd_devmodel(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo_stack import run_demo
 
-    configure_logging(os.environ.get("CODEX_RELAY_LOG_LEVEL", "INFO"),
-                      json=os.environ.get("CODEX_RELAY_LOG_FORMAT", "json") != "text")
+    configure_logging(
+        os.environ.get("CODEX_RELAY_LOG_LEVEL", "INFO"),
+        json=os.environ.get("CODEX_RELAY_LOG_FORMAT", "json") != "text",
+    )
     return run_demo(host=args.host, port=args.port, runs_root=args.runs_root)
 
 
@@ -112,14 +116,20 @@ def _add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     sessions.set_defaults(func=cli_ops.cmd_sessions)
 
     cleanup = sub.add_parser(
-        "cleanup", help="reap stale turns, drop expired sessions, old backups and Codex homes")
-    cleanup.add_argument("--backup-days", type=float, default=30,
-                         help="remove report backups older than this many days (default 30)")
+        "cleanup", help="reap stale turns, drop expired sessions, old backups and Codex homes"
+    )
+    cleanup.add_argument(
+        "--backup-days",
+        type=float,
+        default=30,
+        help="remove report backups older than this many days (default 30)",
+    )
     cleanup.add_argument("--dry-run", action="store_true", help="say what would be removed")
     cleanup.set_defaults(func=cli_ops.cmd_cleanup)
 
     check = sub.add_parser(
-        "check", help="check configuration, Redis, Codex, keys and the MCP server")
+        "check", help="check configuration, Redis, Codex, keys and the MCP server"
+    )
     check.set_defaults(func=cli_ops.cmd_check)
 
 

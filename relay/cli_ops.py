@@ -90,22 +90,60 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     now = time.time()
     print(_bold("Queues"))
-    print(_table(["queue", "queued", "started", "failed", "finished"],
-                 [[q["name"], q["queued"], q["started"], q["failed"], q["finished"]]
-                  for q in snapshot["queues"]]))
+    print(
+        _table(
+            ["queue", "queued", "started", "failed", "finished"],
+            [
+                [q["name"], q["queued"], q["started"], q["failed"], q["finished"]]
+                for q in snapshot["queues"]
+            ],
+        )
+    )
     print("\n" + _bold("Workers"))
-    print(_table(["worker", "state", "queues", "current job", "heartbeat"],
-                 [[w["name"], w["state"], ",".join(w["queues"]), w["current_job"],
-                   _ago(w["last_heartbeat"], now)] for w in snapshot["workers"]]))
+    print(
+        _table(
+            ["worker", "state", "queues", "current job", "heartbeat"],
+            [
+                [
+                    w["name"],
+                    w["state"],
+                    ",".join(w["queues"]),
+                    w["current_job"],
+                    _ago(w["last_heartbeat"], now),
+                ]
+                for w in snapshot["workers"]
+            ],
+        )
+    )
     print("\n" + _bold("Running turns"))
-    print(_table(["session", "user", "run", "turn", "status", "age", "last event", "tokens"],
-                 [[r["session"], r["user"], r["runid"], r["running_turn"],
-                   _red("stalled") if r["stalled"] else r["status"], _ago(r["created"], now),
-                   _ago(r["last_event"], now), r["tokens"]] for r in snapshot["running_turns"]]))
+    print(
+        _table(
+            ["session", "user", "run", "turn", "status", "age", "last event", "tokens"],
+            [
+                [
+                    r["session"],
+                    r["user"],
+                    r["runid"],
+                    r["running_turn"],
+                    _red("stalled") if r["stalled"] else r["status"],
+                    _ago(r["created"], now),
+                    _ago(r["last_event"], now),
+                    r["tokens"],
+                ]
+                for r in snapshot["running_turns"]
+            ],
+        )
+    )
     print("\n" + _bold("Recent failures"))
-    print(_table(["job", "user", "failed", "error"],
-                 [[f["job_id"], f["user"], _ago(f["ended_at"], now), f["error"][:80]]
-                  for f in snapshot["recent_failures"]]))
+    print(
+        _table(
+            ["job", "user", "failed", "error"],
+            [
+                [f["job_id"], f["user"], _ago(f["ended_at"], now), f["error"][:80]]
+                for f in snapshot["recent_failures"]
+            ],
+        )
+    )
     return 0
 
 
@@ -118,13 +156,25 @@ def _sessions_list(rt: RelayRuntime, args: argparse.Namespace) -> int:
         _print_json(rows)
         return 0
     now = time.time()
-    print(_table(
-        ["session", "user", "run", "status", "turn", "job", "age", "last event", "tokens"],
-        [[r["session"], r["user"], f"{r['runid']}/{r['config']}",
-          _red("stalled") if r["stalled"] else r["status"], r["running_turn"] or r["turn"],
-          r["job_id"], _ago(r["created"], now), _ago(r["last_event"], now), r["tokens"]]
-         for r in rows],
-    ))
+    print(
+        _table(
+            ["session", "user", "run", "status", "turn", "job", "age", "last event", "tokens"],
+            [
+                [
+                    r["session"],
+                    r["user"],
+                    f"{r['runid']}/{r['config']}",
+                    _red("stalled") if r["stalled"] else r["status"],
+                    r["running_turn"] or r["turn"],
+                    r["job_id"],
+                    _ago(r["created"], now),
+                    _ago(r["last_event"], now),
+                    r["tokens"],
+                ]
+                for r in rows
+            ],
+        )
+    )
     return 0
 
 
@@ -154,15 +204,30 @@ def _sessions_show(rt: RelayRuntime, args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"session": row, "events": events})
         return 0
-    for key in ("session", "user", "runid", "config", "status", "turn", "running_turn",
-                "job_id", "worker", "stalled", "tokens"):
+    for key in (
+        "session",
+        "user",
+        "runid",
+        "config",
+        "status",
+        "turn",
+        "running_turn",
+        "job_id",
+        "worker",
+        "stalled",
+        "tokens",
+    ):
         print(f"{key + ':':<14}{'-' if row[key] is None else row[key]}")
     now = time.time()
     print(f"{'age:':<14}{_ago(row['created'], now)}")
     print(f"{'last event:':<14}{_ago(row['last_event'], now)} ago")
     print("\n" + _bold(f"Last {len(events)} events"))
-    print(_table(["id", "turn", "type", "detail"],
-                 [[e.get("id"), e.get("turn"), e.get("type"), _summary(e)] for e in events]))
+    print(
+        _table(
+            ["id", "turn", "type", "detail"],
+            [[e.get("id"), e.get("turn"), e.get("type"), _summary(e)] for e in events],
+        )
+    )
     return 0
 
 
@@ -242,8 +307,10 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         for session, turn, outcome in reaped:
             print(f"turn {turn} of session {session}: {outcome}")
         dropped = drop_expired_index_entries(rt)
-        print(f"reaped {len(reaped)} stale turn(s); dropped {len(dropped)} expired session(s) "
-              "from the index")
+        print(
+            f"reaped {len(reaped)} stale turn(s); dropped {len(dropped)} expired session(s) "
+            "from the index"
+        )
     backups = _old_backups(rt.settings.runs_root, args.backup_days * 86_400, now)
     for path in backups:
         if not args.dry_run:
@@ -277,12 +344,17 @@ def _check_keys(settings: Settings) -> tuple[bool, str]:
 
     private, public = settings.jwt_private_key, settings.jwt_public_key
     if not private and not public:
-        return False, ("no CODEX_RELAY_JWT_PUBLIC_KEY (workers, MCP tools) or "
-                       "CODEX_RELAY_JWT_PRIVATE_KEY (web) is set")
+        return False, (
+            "no CODEX_RELAY_JWT_PUBLIC_KEY (workers, MCP tools) or "
+            "CODEX_RELAY_JWT_PRIVATE_KEY (web) is set"
+        )
     raw = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     try:
-        public_pem = serialization.load_pem_public_key(public.encode()).public_bytes(
-            *raw) if public else None
+        public_pem = (
+            serialization.load_pem_public_key(public.encode()).public_bytes(*raw)
+            if public
+            else None
+        )
     except ValueError as exc:
         return False, f"CODEX_RELAY_JWT_PUBLIC_KEY is not a PEM public key ({exc})"
     if not private:
@@ -304,20 +376,41 @@ def _mcp_initialize(settings: Settings) -> tuple[bool, str]:
 
     assert settings.jwt_private_key
     with tempfile.TemporaryDirectory(prefix="codex-relay-check-") as run_dir:
-        token = sign_run_token(settings.jwt_private_key, user="codex-relay-check", runid="check",
-                               config="check", session="0" * 32, tier="read", lifetime=60,
-                               run_dir=run_dir)
-        env = dict(os.environ, CODEX_RELAY_RUN_TOKEN=token,
-                   CODEX_RELAY_JWT_PUBLIC_KEY=settings.jwt_public_key or "")
+        token = sign_run_token(
+            settings.jwt_private_key,
+            user="codex-relay-check",
+            runid="check",
+            config="check",
+            session="0" * 32,
+            tier="read",
+            lifetime=60,
+            run_dir=run_dir,
+        )
+        env = dict(
+            os.environ,
+            CODEX_RELAY_RUN_TOKEN=token,
+            CODEX_RELAY_JWT_PUBLIC_KEY=settings.jwt_public_key or "",
+        )
         env.pop("CODEX_RELAY_JWT_PRIVATE_KEY", None)
         env.pop("CODEX_RELAY_JWT_PRIVATE_KEY_FILE", None)
-        request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "codex-relay-check", "version": "1"}}}
+        request = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "codex-relay-check", "version": "1"},
+            },
+        }
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "mcp_tools"], input=orjson.dumps(request) + b"\n",
-                capture_output=True, env=env, timeout=30, check=False,
+                [sys.executable, "-m", "mcp_tools"],
+                input=orjson.dumps(request) + b"\n",
+                capture_output=True,
+                env=env,
+                timeout=30,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             return False, "the MCP server did not answer initialize within 30 s"
@@ -339,15 +432,21 @@ def _check_mcp(settings: Settings) -> tuple[bool, str]:
     if settings.jwt_private_key and settings.jwt_public_key:
         return _mcp_initialize(settings)
     try:
-        done = subprocess.run([sys.executable, "-m", "mcp_tools", "--help"],
-                              capture_output=True, timeout=30, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "mcp_tools", "--help"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return False, "python -m mcp_tools --help hung"
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
         return False, f"python -m mcp_tools --help exited {done.returncode}: {tail[0][:200]}"
-    return True, ("python -m mcp_tools starts (no private key here, so no stdio initialize; "
-                  f"transport {settings.mcp_transport})")
+    return True, (
+        "python -m mcp_tools starts (no private key here, so no stdio initialize; "
+        f"transport {settings.mcp_transport})"
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -360,8 +459,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     except RelayError as exc:
         verdicts.item("configuration", False, exc.message)
         return 1
-    verdicts.item("configuration", True, f"loaded (key prefix {settings.key_prefix!r}, "
-                                         f"MCP transport {settings.mcp_transport})")
+    verdicts.item(
+        "configuration",
+        True,
+        f"loaded (key prefix {settings.key_prefix!r}, MCP transport {settings.mcp_transport})",
+    )
     if not settings.redis_url:
         verdicts.item("redis", False, "REDIS_URL is not set")
     else:

@@ -61,11 +61,22 @@ class DemoStack:
             self._start_devmodel()
         self._spawn("worker", [sys.executable, "-m", "relay.cli", "worker"], self.env)
         web_env = dict(self.env, CODEX_RELAY_JWT_PRIVATE_KEY=self.private_key)
-        self._spawn("web", [
-            sys.executable, "-m", "gunicorn", "-c", "python:blueprints.gunicorn_conf",
-            "--bind", f"{self.host}:{self.port}", "--log-level", "warning",
-            "blueprints.demo_app:create_app()",
-        ], web_env)
+        self._spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:blueprints.gunicorn_conf",
+                "--bind",
+                f"{self.host}:{self.port}",
+                "--log-level",
+                "warning",
+                "blueprints.demo_app:create_app()",
+            ],
+            web_env,
+        )
         self._wait_for_web()
 
     def _start_devmodel(self) -> None:
@@ -74,9 +85,19 @@ class DemoStack:
         port = free_port()
         catalog = self.state_dir / "devmodel-catalog.json"
         catalog.write_text(json.dumps(codex_model_catalog()))
-        self._spawn("devmodel", [
-            sys.executable, "-m", "relay.devmodel", "--host", "127.0.0.1", "--port", str(port),
-        ], self.env)
+        self._spawn(
+            "devmodel",
+            [
+                sys.executable,
+                "-m",
+                "relay.devmodel",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            self.env,
+        )
         self.env.update(
             CODEX_RELAY_MODEL_BASE_URL=f"http://127.0.0.1:{port}/v1",
             CODEX_RELAY_MODEL="devmodel",

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 import redis
 
@@ -63,9 +62,21 @@ class EmbeddedRedis:
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         """Start the server and wait until it answers PING."""
         argv = [
-            find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", self.data_dir, "--daemonize", "no", "--protected-mode", "yes",
-            "--loglevel", "warning", "--logfile", os.path.join(self.data_dir, "redis.log"),
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            self.data_dir,
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            os.path.join(self.data_dir, "redis.log"),
         ]
         if self.persist:
             argv += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "60 1"]

@@ -40,8 +40,16 @@ TURN_COMPLETED: Final = "turn.completed"
 #: Every event type the relay itself defines (``codex.*`` pass-throughs aside).
 EVENT_TYPES: Final = frozenset(
     {
-        TURN_QUEUED, TURN_STARTED, MESSAGE, REASONING, TOOL_STARTED,
-        TOOL_UPDATED, TOOL_COMPLETED, USAGE, ERROR, TURN_COMPLETED,
+        TURN_QUEUED,
+        TURN_STARTED,
+        MESSAGE,
+        REASONING,
+        TOOL_STARTED,
+        TOOL_UPDATED,
+        TOOL_COMPLETED,
+        USAGE,
+        ERROR,
+        TURN_COMPLETED,
     }
 )
 

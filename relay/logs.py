@@ -39,8 +39,10 @@ _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar
 )
 
 _PATTERNS = (
-    (re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.S),
-     "[REDACTED PEM]"),
+    (
+        re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|\Z)", re.S),
+        "[REDACTED PEM]",
+    ),
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*)?"), "[REDACTED JWT]"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "[REDACTED KEY]"),
     (re.compile(r"(rediss?|redis\+sentinel|unix)://([^:@/\s]*):([^@/\s]+)@"), r"\1://\2:***@"),
@@ -48,7 +50,9 @@ _PATTERNS = (
 
 # Attributes every LogRecord has; anything else came in through ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName",
+    "message",
+    "asctime",
+    "taskName",
 }
 
 
@@ -121,17 +125,19 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """The record as a JSON line (no trailing newline)."""
         out: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ).replace("+00:00", "Z"),
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
         context = _job_context() or _message_context(out["message"])
         context.update(_context.get() or {})
-        bodies = self.bodies if self.bodies is not None else (
-            _bodies_enabled() or record.levelno <= logging.DEBUG
+        bodies = (
+            self.bodies
+            if self.bodies is not None
+            else (_bodies_enabled() or record.levelno <= logging.DEBUG)
         )
         for key, value in vars(record).items():
             if key in _STANDARD or key.startswith("_"):

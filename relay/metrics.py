@@ -22,8 +22,7 @@ _HELP = {
     "codex_relay_turns_total": ("counter", "Turns ended, by final status."),
     "codex_relay_tool_calls_total": ("counter", "Tool calls completed, by kind, tool and outcome."),
     "codex_relay_turn_duration_seconds": ("histogram", "Wall time of a turn in the worker."),
-    "codex_relay_first_event_seconds": (
-        "histogram", "Time from Codex spawn to its first output."),
+    "codex_relay_first_event_seconds": ("histogram", "Time from Codex spawn to its first output."),
     "codex_relay_queue_wait_seconds": ("histogram", "Time a turn waited in the queue."),
 }
 

@@ -231,7 +231,9 @@ class CodexNormaliser:
 
     def _todo(self, tool: dict[str, Any], item: dict[str, Any]) -> None:
         items = item.get("items")
-        tool.update(title="Plan", items=self._cap_list(tool, items if isinstance(items, list) else []))
+        tool.update(
+            title="Plan", items=self._cap_list(tool, items if isinstance(items, list) else [])
+        )
 
     def _cap_list(self, tool: dict[str, Any], values: list[Any]) -> list[Any]:
         """Keep the leading entries of ``values`` whose JSON fits in ``max_chars``."""

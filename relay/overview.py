@@ -130,13 +130,15 @@ def queue_stats(rt: RelayRuntime) -> list[dict[str, Any]]:
     out = []
     for name in sorted(names):
         queue = Queue(name, connection=rt.redis)
-        out.append({
-            "name": name,
-            "queued": queue.count,
-            "started": StartedJobRegistry(name, connection=rt.redis).get_job_count(),
-            "failed": FailedJobRegistry(name, connection=rt.redis).get_job_count(),
-            "finished": FinishedJobRegistry(name, connection=rt.redis).get_job_count(),
-        })
+        out.append(
+            {
+                "name": name,
+                "queued": queue.count,
+                "started": StartedJobRegistry(name, connection=rt.redis).get_job_count(),
+                "failed": FailedJobRegistry(name, connection=rt.redis).get_job_count(),
+                "finished": FinishedJobRegistry(name, connection=rt.redis).get_job_count(),
+            }
+        )
     return out
 
 
@@ -145,13 +147,15 @@ def worker_rows(rt: RelayRuntime) -> list[dict[str, Any]]:
     out = []
     for worker in Worker.all(connection=rt.redis):
         beat = worker.last_heartbeat
-        out.append({
-            "name": worker.name,
-            "state": str(worker.get_state()),
-            "queues": worker.queue_names(),
-            "current_job": worker.get_current_job_id(),
-            "last_heartbeat": beat.timestamp() if beat else None,
-        })
+        out.append(
+            {
+                "name": worker.name,
+                "state": str(worker.get_state()),
+                "queues": worker.queue_names(),
+                "current_job": worker.get_current_job_id(),
+                "last_heartbeat": beat.timestamp() if beat else None,
+            }
+        )
     return sorted(out, key=lambda w: str(w["name"]))
 
 

@@ -75,9 +75,16 @@ def _check_running(rt: RelayRuntime, record: SessionRecord, turn: int, now: floa
     if stale:
         log.warning("turn %s/%s: no heartbeat for %.0f s", record.id, turn, now - record.heartbeat)
         kill_local_process_group(record.worker, record.codex_pgid)
-        finish_turn(rt, record, turn, "failed", error=(
-            "The worker running this turn stopped responding. You can retry.", "worker_lost",
-        ))
+        finish_turn(
+            rt,
+            record,
+            turn,
+            "failed",
+            error=(
+                "The worker running this turn stopped responding. You can retry.",
+                "worker_lost",
+            ),
+        )
         return "failed"
     if record.cancel_requested and now - record.cancel_requested > CANCEL_ESCALATION:
         with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
@@ -93,9 +100,16 @@ def _check_queued(rt: RelayRuntime, record: SessionRecord, turn: int, now: float
     if now - record.heartbeat > rt.settings.turn_timeout:
         with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
             Job.fetch(record.job_id, connection=rt.redis).cancel()
-        finish_turn(rt, record, turn, "timeout", error=(
-            "No worker picked up the turn in time. You can retry.", "queue_timeout",
-        ))
+        finish_turn(
+            rt,
+            record,
+            turn,
+            "timeout",
+            error=(
+                "No worker picked up the turn in time. You can retry.",
+                "queue_timeout",
+            ),
+        )
         return "timeout"
     if not record.job_id:
         # begin_turn happened but the job is not enqueued yet, or the web
@@ -109,8 +123,15 @@ def _check_queued(rt: RelayRuntime, record: SessionRecord, turn: int, now: float
     except NoSuchJobError:
         status = None
     if status is None or status in _LOST_JOB_STATUSES:
-        finish_turn(rt, record, turn, "failed", error=(
-            "The turn's job was lost before it started. You can retry.", "job_lost",
-        ))
+        finish_turn(
+            rt,
+            record,
+            turn,
+            "failed",
+            error=(
+                "The turn's job was lost before it started. You can retry.",
+                "job_lost",
+            ),
+        )
         return "failed"
     return ""

@@ -55,8 +55,11 @@ def requeue_failed_turn(
     registry = FailedJobRegistry(job.origin, connection=rt.redis)
     if job.func_name != JOB_FUNCTION:
         registry.requeue(job)
-        return {"job_id": job.id, "requeued": True,
-                "message": f"Requeued job {job.id} with RQ (not a codex-relay turn)."}
+        return {
+            "job_id": job.id,
+            "requeued": True,
+            "message": f"Requeued job {job.id} with RQ (not a codex-relay turn).",
+        }
     try:
         request = TurnRequest.from_dict(job.args[0])
     except (IndexError, TypeError):

@@ -32,8 +32,9 @@ local running = tonumber(redis.call('HGET', KEYS[1], 'running_turn') or '0')
 if running > 0 then return {-2, running} end
 if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then return {-3} end
 local turn = redis.call('HINCRBY', KEYS[1], 'turn', 1)
-redis.call('HSET', KEYS[1], 'running_turn', turn, 'status', 'queued', 'heartbeat', ARGV[3],
-           'updated', ARGV[3], 'cancel_requested', '0', 'job_id', '', 'worker', '', 'codex_pgid', '0')
+redis.call('HSET', KEYS[1], 'running_turn', turn, 'status', 'queued',
+           'heartbeat', ARGV[3], 'updated', ARGV[3], 'cancel_requested', '0',
+           'job_id', '', 'worker', '', 'codex_pgid', '0')
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -138,14 +139,18 @@ class SessionStore:
         self._begin = client.register_script(_BEGIN)
         self._end = client.register_script(_END)
 
-    def create(
-        self, user: str, runid: str, config: str, tier: str, run_dir: str
-    ) -> SessionRecord:
+    def create(self, user: str, runid: str, config: str, tier: str, run_dir: str) -> SessionRecord:
         """Create a new idle session owned by ``user`` for ``runid``."""
         now = time.time()
         record = SessionRecord(
-            id=new_session_id(), user=user, runid=runid, config=config, tier=tier,
-            run_dir=run_dir, created=now, updated=now,
+            id=new_session_id(),
+            user=user,
+            runid=runid,
+            config=config,
+            tier=tier,
+            run_dir=run_dir,
+            created=now,
+            updated=now,
         )
         key = self.keys.session(record.id)
         fields = {k: _encode(v) for k, v in asdict(record).items() if k != "id"}

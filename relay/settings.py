@@ -152,10 +152,20 @@ def _read_key(mapping: Mapping[str, Any], name: str) -> str | None:
 
 def _validated(settings: Settings) -> Settings:
     positive = (
-        "turn_timeout", "idle_timeout", "event_log_maxlen", "session_ttl",
-        "max_field_chars", "max_message_chars", "max_body_bytes",
-        "rate_limit_per_minute", "max_running_turns", "heartbeat_interval",
-        "stale_after", "max_line_bytes", "redis_retry_window", "max_thread_archive_bytes",
+        "turn_timeout",
+        "idle_timeout",
+        "event_log_maxlen",
+        "session_ttl",
+        "max_field_chars",
+        "max_message_chars",
+        "max_body_bytes",
+        "rate_limit_per_minute",
+        "max_running_turns",
+        "heartbeat_interval",
+        "stale_after",
+        "max_line_bytes",
+        "redis_retry_window",
+        "max_thread_archive_bytes",
     )
     for name in positive:
         if getattr(settings, name) <= 0:

@@ -74,9 +74,11 @@ def generate_keypair() -> tuple[str, str]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -87,7 +89,11 @@ def run_claims(
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}")
     claims: dict[str, Any] = {
-        "runid": runid, "config": config, "session": session, "tier": tier, "aud": AUDIENCE,
+        "runid": runid,
+        "config": config,
+        "session": session,
+        "tier": tier,
+        "aud": AUDIENCE,
     }
     if run_dir:
         claims["run_dir"] = run_dir
@@ -140,9 +146,14 @@ def verify_run_token(
         raise InvalidToken("The run token has an unknown tier.")
     run_dir = payload.get("run_dir", "")
     claims = RunClaims(
-        sub=payload["sub"], runid=payload["runid"], config=payload["config"],
-        session=payload["session"], tier=payload["tier"], jti=payload["jti"],
-        iat=int(payload["iat"]), exp=int(payload["exp"]),
+        sub=payload["sub"],
+        runid=payload["runid"],
+        config=payload["config"],
+        session=payload["session"],
+        tier=payload["tier"],
+        jti=payload["jti"],
+        iat=int(payload["iat"]),
+        exp=int(payload["exp"]),
         run_dir=run_dir if isinstance(run_dir, str) else "",
     )
     if is_revoked is not None and is_revoked(claims):

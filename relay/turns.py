@@ -92,13 +92,32 @@ def start_turn(
     try:
         now = time.time()
         request = TurnRequest(
-            session=record.id, turn=turn, user=record.user, runid=record.runid,
-            config=record.config, tier=record.tier, run_dir=record.run_dir, message=message,
-            token=mint_token(turn), profile=profile, enqueued_at=now,
+            session=record.id,
+            turn=turn,
+            user=record.user,
+            runid=record.runid,
+            config=record.config,
+            tier=record.tier,
+            run_dir=record.run_dir,
+            message=message,
+            token=mint_token(turn),
+            profile=profile,
+            enqueued_at=now,
         )
-        rt.events.append(record.id, turn, [ev.event_body(record.id, turn, ev.TURN_QUEUED, {
-            "message": message,
-        })])
+        rt.events.append(
+            record.id,
+            turn,
+            [
+                ev.event_body(
+                    record.id,
+                    turn,
+                    ev.TURN_QUEUED,
+                    {
+                        "message": message,
+                    },
+                )
+            ],
+        )
         job = rt.queue().enqueue(
             JOB_FUNCTION,
             request.to_dict(),

@@ -156,21 +156,33 @@ class TurnDriver:
 
         def mint(turn: int) -> str:
             return sign_run_token(
-                self.private_key, user=fresh.user, runid=fresh.runid, config=fresh.config,
-                session=fresh.id, tier=fresh.tier, lifetime=120, run_dir=fresh.run_dir,
+                self.private_key,
+                user=fresh.user,
+                runid=fresh.runid,
+                config=fresh.config,
+                session=fresh.id,
+                tier=fresh.tier,
+                lifetime=120,
+                run_dir=fresh.run_dir,
             )
 
         turn, _ = start_turn(self.rt, fresh, message, mint)
         return turn
 
-    def work(self, *extra_env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    def work(
+        self, *extra_env: dict[str, str], timeout: float = 90
+    ) -> subprocess.CompletedProcess[str]:
         """Run a real worker process in burst mode until the queue is empty."""
         env = dict(os.environ)
         for more in extra_env:
             env.update(more)
         return subprocess.run(
             [sys.executable, "-m", "relay.cli", "worker", "--burst"],
-            env=env, capture_output=True, text=True, timeout=timeout, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def spawn_worker(self, *extra_env: dict[str, str]) -> subprocess.Popen[str]:
@@ -182,7 +194,10 @@ class TurnDriver:
         with log:
             return subprocess.Popen(
                 [sys.executable, "-m", "relay.cli", "worker"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
 
     def events(self, record: SessionRecord, turn: int | None = None) -> list[dict[str, Any]]:
@@ -259,12 +274,14 @@ def app(relay_env: dict[str, str], keypair: tuple[str, str], run_dir: Path) -> A
     """
     from blueprints.demo_app import create_app
 
-    return create_app({
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-        "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-    })
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+        }
+    )
 
 
 @pytest.fixture

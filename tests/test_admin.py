@@ -25,8 +25,7 @@ pytestmark = pytest.mark.codex
 
 ROLES = {"root": "admin", "watcher": "viewer", "legacy": True, "alice": None}
 ACTION = {"Content-Type": "application/json"}
-VIEWS = ["/agent/admin/", "/agent/admin/sessions.json", "/agent/admin/metrics",
-         "/agent/admin/rq/"]
+VIEWS = ["/agent/admin/", "/agent/admin/sessions.json", "/agent/admin/metrics", "/agent/admin/rq/"]
 
 
 @pytest.fixture
@@ -126,9 +125,14 @@ def test_default_policy_denies_everyone(relay_env, keypair, run_dir):
 def test_admin_views_can_be_switched_off(relay_env, keypair, run_dir):
     from blueprints.demo_app import create_app
 
-    app = create_app({"SECRET_KEY": "s", "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-                      "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-                      "CODEX_RELAY_ADMIN_ENABLED": "false"})
+    app = create_app(
+        {
+            "SECRET_KEY": "s",
+            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+            "CODEX_RELAY_ADMIN_ENABLED": "false",
+        }
+    )
     client = app.test_client()
     client.post("/demo/login", json={"user": "admin"})
     assert client.get("/agent/admin/sessions.json").status_code == 404
@@ -163,20 +167,25 @@ def test_sessions_page_escapes_what_users_control(client, auth, turns):
 def test_viewer_cannot_act(client, auth, turns):
     session = turns.new_session()
     auth.login("watcher")
-    for path in (f"/agent/admin/sessions/{session.id}/stop",
-                 f"/agent/admin/sessions/{session.id}/delete",
-                 f"/agent/admin/jobs/turn-{session.id}-1/requeue"):
+    for path in (
+        f"/agent/admin/sessions/{session.id}/stop",
+        f"/agent/admin/sessions/{session.id}/delete",
+        f"/agent/admin/jobs/turn-{session.id}-1/requeue",
+    ):
         response = client.post(path, json={})
         assert response.status_code == 403, path
         assert "viewer" in response.get_json()["error"]["message"]
     assert turns.rt.sessions.get(session.id) is not None
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"data": "x=1", "content_type": "application/x-www-form-urlencoded"},
-    {"data": "{}", "content_type": "text/plain"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"data": "x=1", "content_type": "application/x-www-form-urlencoded"},
+        {"data": "{}", "content_type": "text/plain"},
+    ],
+)
 def test_admin_action_without_json_or_header_is_refused_as_csrf(client, auth, turns, kwargs):
     session = turns.new_session()
     auth.login("root")
@@ -189,12 +198,12 @@ def test_admin_action_without_json_or_header_is_refused_as_csrf(client, auth, tu
 def test_admin_deletes_a_session_with_the_custom_header(client, auth, turns):
     session = turns.new_session()
     auth.login("root")
-    response = client.post(f"/agent/admin/sessions/{session.id}/delete",
-                           headers={"X-Codex-Relay-Admin": "1"})
+    response = client.post(
+        f"/agent/admin/sessions/{session.id}/delete", headers={"X-Codex-Relay-Admin": "1"}
+    )
     assert response.status_code == 200 and response.get_json()["deleted"] is True
     assert turns.rt.sessions.get(session.id) is None
-    assert client.post("/agent/admin/sessions/" + "0" * 32 + "/delete",
-                       json={}).status_code == 404
+    assert client.post("/agent/admin/sessions/" + "0" * 32 + "/delete", json={}).status_code == 404
 
 
 def test_admin_stops_a_real_running_turn(client, auth, turns, devmodel, worker):
@@ -220,8 +229,9 @@ def test_admin_stops_a_real_running_turn(client, auth, turns, devmodel, worker):
 
 def test_stalled_running_turn_is_flagged(client, auth, turns):
     session = turns.new_session()
-    turns.rt.sessions.update(session.id, status="running", running_turn=1, turn=1,
-                             heartbeat=time.time() - 3600)
+    turns.rt.sessions.update(
+        session.id, status="running", running_turn=1, turn=1, heartbeat=time.time() - 3600
+    )
     auth.login("watcher")
     row = client.get("/agent/admin/sessions.json").get_json()["sessions"][0]
     assert row["stalled"] is True
@@ -246,8 +256,9 @@ def test_admin_requeues_a_real_failed_turn_as_a_new_turn(client, auth, turns, de
     assert final["status"] == "completed"
     queued = [e for e in turns.events(session, turn + 1) if e["type"] == "turn.queued"]
     assert queued[0]["message"] == "#scenario:flaky_once please"
-    assert any(e["type"] == "message" and "recovered" in e["text"]
-               for e in turns.events(session, turn + 1))
+    assert any(
+        e["type"] == "message" and "recovered" in e["text"] for e in turns.events(session, turn + 1)
+    )
     # The failed job is gone, so it cannot be retried twice.
     assert client.post(f"/agent/admin/jobs/{job_id}/requeue", json={}).status_code == 404
 
@@ -267,8 +278,9 @@ def test_requeue_is_refused_when_the_session_has_moved_on(client, auth, turns, d
 
 def test_rq_dashboard_requeue_is_refused_in_favour_of_the_sessions_page(client, auth):
     auth.login("root")
-    response = client.post("/agent/admin/rq/job/turn-x-1/requeue",
-                           headers={"X-Requested-With": "XMLHttpRequest"})
+    response = client.post(
+        "/agent/admin/rq/job/turn-x-1/requeue", headers={"X-Requested-With": "XMLHttpRequest"}
+    )
     assert response.status_code == 409
     assert "sessions page" in response.get_json()["error"]["message"]
 
@@ -280,8 +292,9 @@ def test_rq_dashboard_is_reachable_for_admins_and_viewers_only(client, auth):
     assert client.get("/agent/admin/rq/0/data/queues.json").status_code == 200
     auth.login("watcher")
     assert client.get("/agent/admin/rq/0/data/queues.json").status_code == 200
-    delete = client.post("/agent/admin/rq/job/nope/delete",
-                         headers={"X-Requested-With": "XMLHttpRequest"})
+    delete = client.post(
+        "/agent/admin/rq/job/nope/delete", headers={"X-Requested-With": "XMLHttpRequest"}
+    )
     assert delete.status_code == 403
     auth.login("root")
     forged = client.post("/agent/admin/rq/job/nope/delete")
@@ -292,8 +305,10 @@ def test_rq_dashboard_is_reachable_for_admins_and_viewers_only(client, auth):
     assert client.get("/agent/admin/rq/0/data/queues.json").status_code == 401
 
 
-_SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"'
-                     r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? -?[0-9.e+Inf-]+$')
+_SAMPLE = re.compile(
+    r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"'
+    r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? -?[0-9.e+Inf-]+$'
+)
 
 
 def test_metrics_are_prometheus_text_with_counts_after_a_real_turn(client, auth, turns):

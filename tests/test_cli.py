@@ -18,9 +18,19 @@ from relay.tokens import generate_keypair
 pytestmark = pytest.mark.codex
 
 HELP = [
-    [], ["demo"], ["worker"], ["install-codex"], ["devmodel"], ["status"], ["sessions"],
-    ["sessions", "list"], ["sessions", "show"], ["sessions", "stop"], ["sessions", "delete"],
-    ["cleanup"], ["check"],
+    [],
+    ["demo"],
+    ["worker"],
+    ["install-codex"],
+    ["devmodel"],
+    ["status"],
+    ["sessions"],
+    ["sessions", "list"],
+    ["sessions", "show"],
+    ["sessions", "stop"],
+    ["sessions", "delete"],
+    ["cleanup"],
+    ["check"],
 ]
 
 
@@ -28,8 +38,14 @@ def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     """Run ``codex-relay`` as a separate process with the test's environment."""
     full = dict(os.environ)
     full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "relay.cli", *argv], env=full,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "relay.cli", *argv],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -170,8 +186,10 @@ def test_cleanup_reaps_stale_turns_expired_sessions_old_backups_and_codex_homes(
 
 
 def test_check_passes_on_a_good_configuration(relay_env, keypair):
-    result = cli("check", env={"CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-                               "CODEX_RELAY_MCP_TRANSPORT": "stdio"})
+    result = cli(
+        "check",
+        env={"CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0], "CODEX_RELAY_MCP_TRANSPORT": "stdio"},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for item in ("configuration", "redis", "codex", "keys", "mcp"):
@@ -191,8 +209,9 @@ def test_check_fails_when_the_keys_do_not_match(relay_env):
     other_private, _ = generate_keypair()
     result = cli("check", env={"CODEX_RELAY_JWT_PRIVATE_KEY": other_private})
     assert result.returncode == 1
-    assert any(line.startswith("FAIL") and "does not match" in line
-               for line in result.stdout.splitlines())
+    assert any(
+        line.startswith("FAIL") and "does not match" in line for line in result.stdout.splitlines()
+    )
 
 
 def test_check_fails_when_redis_is_unreachable_or_config_is_bad(relay_env):

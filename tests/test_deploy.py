@@ -54,8 +54,9 @@ def _interpolate(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\{([A-Z0-9_]+)(?:(:[-?])([^}]*))?\}", one, value)
 
 
-def _service_env(service: dict[str, Any], dotenv: dict[str, str],
-                 overrides: dict[str, str]) -> dict[str, str]:
+def _service_env(
+    service: dict[str, Any], dotenv: dict[str, str], overrides: dict[str, str]
+) -> dict[str, str]:
     env = {k: _interpolate(str(v), dotenv) for k, v in service.get("environment", {}).items()}
     env.update(overrides)
     return env
@@ -120,8 +121,18 @@ def test_configuration_is_only_by_environment_with_no_literal_secrets(compose):
 def test_redis_command_runs_with_persistence(compose, tmp_path):
     command = list(compose["services"]["redis"]["command"])
     port = free_port()
-    argv = [find_redis_server(), *command[1:], "--port", str(port), "--bind", "127.0.0.1",
-            "--dir", str(tmp_path), "--save", ""]
+    argv = [
+        find_redis_server(),
+        *command[1:],
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(tmp_path),
+        "--save",
+        "",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         client = redis.Redis(port=port)
@@ -137,9 +148,14 @@ def test_redis_command_runs_with_persistence(compose, tmp_path):
         client.set("k", "v")
         healthcheck = compose["services"]["redis"]["healthcheck"]["test"][1:]
         if shutil.which(healthcheck[0]):
-            assert subprocess.run([healthcheck[0], "-p", str(port), *healthcheck[1:]],
-                                  capture_output=True,
-                                  check=False).returncode == 0
+            assert (
+                subprocess.run(
+                    [healthcheck[0], "-p", str(port), *healthcheck[1:]],
+                    capture_output=True,
+                    check=False,
+                ).returncode
+                == 0
+            )
     finally:
         _stop(proc)
 
@@ -157,18 +173,30 @@ def _health(port: int) -> tuple[int, dict[str, Any]]:
 @pytest.fixture
 def stack(compose, relay_env, keypair, run_dir) -> Iterator[int]:
     """The compose file's web and worker commands as processes on the test Redis; the port."""
-    dotenv = dict(relay_env, CODEX_RELAY_JWT_PRIVATE_KEY=keypair[0],
-                  CODEX_RELAY_JWT_PUBLIC_KEY=keypair[1], CODEX_RELAY_DEMO_SECRET_KEY="s" * 32)
+    dotenv = dict(
+        relay_env,
+        CODEX_RELAY_JWT_PRIVATE_KEY=keypair[0],
+        CODEX_RELAY_JWT_PUBLIC_KEY=keypair[1],
+        CODEX_RELAY_DEMO_SECRET_KEY="s" * 32,
+    )
     port = free_port()
     overrides = {"REDIS_URL": relay_env["REDIS_URL"], "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent)}
     procs = []
     for name in ("worker", "web"):
         service = compose["services"][name]
-        command = [str(part).replace("0.0.0.0:8000", f"127.0.0.1:{port}")
-                   for part in service["command"]]
+        command = [
+            str(part).replace("0.0.0.0:8000", f"127.0.0.1:{port}") for part in service["command"]
+        ]
         env = dict(os.environ, **_service_env(service, dotenv, overrides))
-        procs.append(subprocess.Popen(_argv(command), env=env, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                _argv(command),
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     try:
         yield port
     finally:
@@ -189,7 +217,9 @@ def test_web_and_worker_commands_serve_a_healthy_stack(compose, stack):
             pass
         time.sleep(0.2)
     assert status == 200 and body["workers"] == 1 and body["redis"] is True, body
-    check = [str(part).replace("127.0.0.1:8000", f"127.0.0.1:{stack}")
-             for part in compose["services"]["web"]["healthcheck"]["test"][1:]]
+    check = [
+        str(part).replace("127.0.0.1:8000", f"127.0.0.1:{stack}")
+        for part in compose["services"]["web"]["healthcheck"]["test"][1:]
+    ]
     check[0] = sys.executable if check[0] == "python" else check[0]
     assert subprocess.run(check, capture_output=True, check=False).returncode == 0

@@ -35,8 +35,9 @@ def _chat(client: Any, message: str, session_id: str | None = None, run: str = R
     return client.post(f"{run}/chat", json=body)
 
 
-def _start(client: Any, message: str = "#scenario:hello hi", session_id: str | None = None
-           ) -> dict[str, Any]:
+def _start(
+    client: Any, message: str = "#scenario:hello hi", session_id: str | None = None
+) -> dict[str, Any]:
     response = _chat(client, message, session_id)
     assert response.status_code == 202, response.get_json()
     return response.get_json()
@@ -63,8 +64,9 @@ def _frames(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:
             yield frame
 
 
-def _read_sse(client: Any, url: str, until: Any, headers: dict[str, str] | None = None
-              ) -> list[dict[str, Any]]:
+def _read_sse(
+    client: Any, url: str, until: Any, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Frames of the events route until ``until(frame)`` is true (inclusive)."""
     response = client.get(url, headers=headers or {}, buffered=False)
     assert response.status_code == 200, response.get_data()
@@ -84,8 +86,12 @@ def _read_sse(client: Any, url: str, until: Any, headers: dict[str, str] | None 
 def _completed(turn: int) -> Any:
     def check(frame: dict[str, Any]) -> bool:
         data = frame.get("data")
-        return isinstance(data, dict) and data.get("type") == "turn.completed" \
+        return (
+            isinstance(data, dict)
+            and data.get("type") == "turn.completed"
             and data.get("turn") == turn
+        )
+
     return check
 
 
@@ -127,8 +133,7 @@ def _error(response: Any, status: int, code: str | None = None) -> dict[str, Any
 
 def _session_urls(session_id: str, run: str = RUN) -> list[tuple[str, str]]:
     base = f"{run}/sessions/{session_id}"
-    return [("GET", base), ("GET", f"{base}/events"), ("POST", f"{base}/cancel"),
-            ("DELETE", base)]
+    return [("GET", base), ("GET", f"{base}/events"), ("POST", f"{base}/cancel"), ("DELETE", base)]
 
 
 # -- a full turn -------------------------------------------------------------
@@ -145,8 +150,7 @@ def test_chat_answers_202_with_the_session_turn_job_and_urls(client, auth):
     assert body["cancel_url"] == f"{RUN}/sessions/{sid}/cancel"
 
 
-def test_a_full_turn_is_seen_through_the_sse_route_with_event_ids_as_sse_ids(
-        client, auth, turns):
+def test_a_full_turn_is_seen_through_the_sse_route_with_event_ids_as_sse_ids(client, auth, turns):
     auth.login("alice")
     body = _start(client)
     _worked(turns)
@@ -154,7 +158,12 @@ def test_a_full_turn_is_seen_through_the_sse_route_with_event_ids_as_sse_ids(
     assert frames[0] == {"retry": "2000"}
     events = _events(frames)
     assert [e["type"] for e in events] == [
-        "turn.queued", "turn.started", "message", "usage", "turn.completed"]
+        "turn.queued",
+        "turn.started",
+        "message",
+        "usage",
+        "turn.completed",
+    ]
     assert [f["id"] for f in frames if "id" in f] == [e["id"] for e in events]
     assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
     assert all(e["session"] == body["session_id"] and e["turn"] == 1 for e in events)
@@ -174,7 +183,9 @@ def test_a_follow_up_turn_continues_the_same_codex_thread(client, auth, turns):
     started = [e for e in events if e["type"] == "turn.started"]
     assert len(started) == 2 and started[0]["thread_id"] == started[1]["thread_id"]
     assert [e["status"] for e in events if e["type"] == "turn.completed"] == [
-        "completed", "completed"]
+        "completed",
+        "completed",
+    ]
     state = client.get(f"{RUN}/sessions/{first['session_id']}").get_json()
     assert state["turns"] == 2 and state["has_thread"] is True
 
@@ -206,7 +217,8 @@ def test_cancel_with_no_turn_running_answers_202_and_cancels_nothing(client, aut
 
 
 def test_delete_answers_204_then_the_session_is_gone_and_its_tokens_revoked(
-        client, auth, turns, redis_client):
+    client, auth, turns, redis_client
+):
     auth.login("alice")
     body = _start(client)
     _worked(turns)
@@ -256,8 +268,18 @@ def test_session_state_shows_status_turns_and_thread(client, auth, turns):
     state = client.get(url)
     assert state.status_code == 200
     data = state.get_json()
-    assert {"session_id", "runid", "config", "status", "turns", "running_turn",
-            "has_thread", "created", "updated", "usage"} <= set(data)
+    assert {
+        "session_id",
+        "runid",
+        "config",
+        "status",
+        "turns",
+        "running_turn",
+        "has_thread",
+        "created",
+        "updated",
+        "usage",
+    } <= set(data)
     assert data["session_id"] == body["session_id"]
     assert (data["runid"], data["config"]) == ("run-1", "default")
     assert data["status"] == "completed" and data["turns"] == 1
@@ -296,11 +318,15 @@ def _dead_port() -> int:
 
 
 def test_health_is_503_when_redis_is_unreachable(relay_env, keypair, run_dir):
-    app = create_app({
-        "TESTING": True, "SECRET_KEY": "x", "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-        "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-        "REDIS_URL": f"redis://127.0.0.1:{_dead_port()}/0",
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+            "REDIS_URL": f"redis://127.0.0.1:{_dead_port()}/0",
+        }
+    )
     client = app.test_client()
     response = client.get("/agent/health")
     assert response.status_code == 503
@@ -312,16 +338,18 @@ def test_health_is_503_when_redis_is_unreachable(relay_env, keypair, run_dir):
 # -- reconnecting ------------------------------------------------------------
 
 
-def test_reconnect_with_last_event_id_mid_turn_loses_and_repeats_nothing(
-        client, auth, turns):
+def test_reconnect_with_last_event_id_mid_turn_loses_and_repeats_nothing(client, auth, turns):
     auth.login("alice")
     body = _start(client)
     _worked(turns)
     full = _events(_read_sse(client, body["events_url"], _completed(1)))
     first = _events(_read_sse(client, body["events_url"], lambda f: f.get("id") == full[2]["id"]))
     assert first == full[:3]
-    second = _events(_read_sse(client, body["events_url"], _completed(1),
-                               headers={"Last-Event-ID": first[-1]["id"]}))
+    second = _events(
+        _read_sse(
+            client, body["events_url"], _completed(1), headers={"Last-Event-ID": first[-1]["id"]}
+        )
+    )
     assert first + second == full
 
 
@@ -342,8 +370,14 @@ def test_reconnect_during_a_live_turn_gets_the_rest_live(client, auth, turns):
     assert [e["type"] for e in first] == ["turn.queued"]
     worker = turns.spawn_worker()
     try:
-        second = _events(_read_sse(client, body["events_url"], _completed(1),
-                                   headers={"Last-Event-ID": first[-1]["id"]}))
+        second = _events(
+            _read_sse(
+                client,
+                body["events_url"],
+                _completed(1),
+                headers={"Last-Event-ID": first[-1]["id"]},
+            )
+        )
     finally:
         _stop(worker)
     full = turns.events(turns.rt.sessions.get(body["session_id"]))
@@ -352,19 +386,25 @@ def test_reconnect_during_a_live_turn_gets_the_rest_live(client, auth, turns):
 
 
 def test_a_trimmed_last_event_id_gets_a_reset_then_the_whole_remaining_log(
-        client, auth, redis_client):
+    client, auth, redis_client
+):
     auth.login("alice")
     body = _start(client)
     sid = body["session_id"]
     key = f"relay:events:{sid}"
     for n in range(2, 40):
-        redis_client.xadd(key, {"e": orjson.dumps({"id": f"{n}-0", "type": "message"})},
-                          id=f"{n}-0")
+        redis_client.xadd(
+            key, {"e": orjson.dumps({"id": f"{n}-0", "type": "message"})}, id=f"{n}-0"
+        )
     redis_client.xtrim(key, maxlen=10, approximate=False)
     kept = [i.decode() for i, _ in redis_client.xrange(key)]
     assert kept[0] == "30-0"
-    frames = _read_sse(client, body["events_url"], lambda f: f.get("id") == "39-0",
-                       headers={"Last-Event-ID": "3-0"})
+    frames = _read_sse(
+        client,
+        body["events_url"],
+        lambda f: f.get("id") == "39-0",
+        headers={"Last-Event-ID": "3-0"},
+    )
     assert frames[1]["event"] == "reset"
     assert frames[1]["data"] == {"reason": "trimmed"}
     assert [f["id"] for f in frames if "id" in f] == kept
@@ -373,8 +413,9 @@ def test_a_trimmed_last_event_id_gets_a_reset_then_the_whole_remaining_log(
 def test_an_invalid_last_event_id_is_a_400_json_error(client, auth):
     auth.login("alice")
     body = _start(client)
-    _error(client.get(body["events_url"], headers={"Last-Event-ID": "not-an-id"}),
-           400, "bad_request")
+    _error(
+        client.get(body["events_url"], headers={"Last-Event-ID": "not-an-id"}), 400, "bad_request"
+    )
     _error(client.get(f"{body['events_url']}?after=1-0-0"), 400, "bad_request")
 
 
@@ -423,10 +464,15 @@ def test_unknown_run_gets_404(client, auth):
 
 
 def _limited_app(keypair: tuple[str, str], run_dir: Path, **config: Any) -> Any:
-    return create_app({
-        "TESTING": True, "SECRET_KEY": "x", "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-        "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent), **config,
-    })
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+            **config,
+        }
+    )
 
 
 def test_too_many_messages_a_minute_get_429_with_retry_after(relay_env, keypair, run_dir):

@@ -57,8 +57,15 @@ def _payload(token: str) -> dict[str, Any]:
 def _valid_payload(session: str = "a" * 32, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
     payload = {
-        "sub": "alice", "runid": "run-1", "config": "default", "session": session,
-        "tier": "edit", "jti": "j" * 32, "iat": now, "exp": now + 600, "aud": AUDIENCE,
+        "sub": "alice",
+        "runid": "run-1",
+        "config": "default",
+        "session": session,
+        "tier": "edit",
+        "jti": "j" * 32,
+        "iat": now,
+        "exp": now + 600,
+        "aud": AUDIENCE,
     }
     payload.update(changes)
     return {k: v for k, v in payload.items() if v is not None}
@@ -151,8 +158,11 @@ def test_es256_token_signed_by_another_key_is_refused(keypair):
 def test_es256_token_checked_against_its_own_public_key_is_still_refused():
     # Even a caller that passes the wrong kind of key must not fall back to ES256.
     key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     token = jwt.encode(_valid_payload(), key, algorithm="ES256")
     with pytest.raises(InvalidToken):
         verify_run_token(token, public)
@@ -185,9 +195,15 @@ def test_token_without_audience_is_refused(keypair):
         verify_run_token(token, keypair[1])
 
 
-@pytest.mark.parametrize("claim, value", [
-    ("runid", "run-2"), ("tier", "edit"), ("sub", "mallory"), ("exp", 9_999_999_999),
-])
+@pytest.mark.parametrize(
+    "claim, value",
+    [
+        ("runid", "run-2"),
+        ("tier", "edit"),
+        ("sub", "mallory"),
+        ("exp", 9_999_999_999),
+    ],
+)
 def test_tampered_claims_with_the_original_signature_are_refused(minted, keypair, claim, value):
     token = minted[0]
     header, body, signature = token.split(".")
@@ -225,7 +241,8 @@ def test_token_of_session_a_cannot_be_relabelled_for_session_b(client, redis_cli
 
 
 def test_token_of_session_a_is_refused_by_mcp_once_a_is_deleted_while_b_lives(
-        client, redis_client, redis_server, keypair):
+    client, redis_client, redis_server, keypair
+):
     token_a, session_a = _minted(client, redis_client)
     token_b, session_b = _minted(client, redis_client)
     assert client.delete(f"{RUN}/sessions/{session_a}").status_code == 204
@@ -235,8 +252,9 @@ def test_token_of_session_a_is_refused_by_mcp_once_a_is_deleted_while_b_lives(
     assert authoriser.verify(token_b).session == session_b
 
 
-def test_revoked_token_is_refused_after_the_session_is_deleted(minted, client, redis_client,
-                                                                keypair):
+def test_revoked_token_is_refused_after_the_session_is_deleted(
+    minted, client, redis_client, keypair
+):
     token, session = minted
 
     def is_revoked(claims: Any) -> bool:

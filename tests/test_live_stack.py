@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -91,9 +90,19 @@ def demo(relay_env: dict[str, str], tmp_path: Any) -> Iterator[tuple[subprocess.
     """`codex-relay demo` on a free port (test Redis and scripted model from relay_env)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "relay.cli", "demo", "--port", str(port),
-         "--runs-root", str(tmp_path / "demo-runs")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "relay.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--runs-root",
+            str(tmp_path / "demo-runs"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={k: v for k, v in os.environ.items() if k != "CODEX_RELAY_MCP_TRANSPORT"}
         | {"CODEX_RELAY_MCP_TRANSPORT": "off"},
     )
@@ -116,8 +125,9 @@ def test_demo_serves_a_full_turn_over_http_and_sse(demo):
     status, page = _get_text(port, "/runs/sample-run/default/")
     assert status == 200 and "<codex-relay-panel" in page and "command-bar.js" in page
     user.login("alice")
-    status, body = user.request("POST", "/runs/sample-run/default/agent/chat",
-                                {"message": "#scenario:hello hi"})
+    status, body = user.request(
+        "POST", "/runs/sample-run/default/agent/chat", {"message": "#scenario:hello hi"}
+    )
     assert status == 202, body
     conn, messages = user.stream(body["events_url"])
     events = _until_final(messages)
@@ -131,12 +141,14 @@ def test_demo_serves_a_full_turn_over_http_and_sse(demo):
 
 def test_reconnect_with_last_event_id_replays_only_what_was_missed(demo, devmodel):
     _, port = demo
-    devmodel.add_scenario("two_steps", [{"shell": "echo one", "timeout_ms": 60000},
-                                        {"delay": 0.5, "say": "two"}])
+    devmodel.add_scenario(
+        "two_steps", [{"shell": "echo one", "timeout_ms": 60000}, {"delay": 0.5, "say": "two"}]
+    )
     user = HttpUser(port)
     user.login("alice")
-    _, body = user.request("POST", "/runs/sample-run/default/agent/chat",
-                           {"message": "#scenario:two_steps"})
+    _, body = user.request(
+        "POST", "/runs/sample-run/default/agent/chat", {"message": "#scenario:two_steps"}
+    )
     conn, messages = user.stream(body["events_url"])
     first = [next(messages) for _ in range(3)]  # queued, started, tool.started
     conn.close()  # the network drops mid-turn
@@ -153,8 +165,9 @@ def test_web_sigterm_closes_open_streams_promptly(demo):
     proc, port = demo
     user = HttpUser(port)
     user.login("alice")
-    _, body = user.request("POST", "/runs/sample-run/default/agent/chat",
-                           {"message": "#scenario:hello"})
+    _, body = user.request(
+        "POST", "/runs/sample-run/default/agent/chat", {"message": "#scenario:hello"}
+    )
     conn, messages = user.stream(body["events_url"])
     _until_final(messages)
     gunicorn = _child_matching(proc.pid, "gunicorn")

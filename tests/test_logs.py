@@ -25,20 +25,21 @@ def test_worker_log_lines_are_json_with_ids_and_no_secrets(turns, keypair, level
     turn = turns.start(session, "#scenario:hello please say hi")
     job_id = f"turn-{session.id}-{turn}"
     token = Job.fetch(job_id, connection=turns.rt.redis).args[0]["token"]
-    result = turns.work({
-        "OPENAI_API_KEY": API_KEY,
-        # A careless deployment that gives the worker the private key too.
-        "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-        "CODEX_RELAY_LOG_LEVEL": level,
-    })
+    result = turns.work(
+        {
+            "OPENAI_API_KEY": API_KEY,
+            # A careless deployment that gives the worker the private key too.
+            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+            "CODEX_RELAY_LOG_LEVEL": level,
+        }
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
     records = _lines(output)  # every line parses
     assert records
     for record in records:
         assert {"ts", "level", "logger", "message"} <= set(record)
-    assert any(r["logger"] == "codex_relay.worker" and "Codex CLI" in r["message"]
-               for r in records)
+    assert any(r["logger"] == "codex_relay.worker" and "Codex CLI" in r["message"] for r in records)
     in_job = [r for r in records if r.get("job_id") == job_id]
     assert in_job, [r["message"] for r in records]
     assert all(r["session"] == session.id and r["turn"] == turn for r in in_job)
@@ -79,13 +80,19 @@ def test_message_bodies_are_dropped_unless_enabled():
     assert "body" not in record and "prompt" not in record
 
 
-@pytest.mark.parametrize("secret, kept", [
-    ("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl", ""),
-    ("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIExample\n-----END PRIVATE KEY-----", ""),
-    ("sk-proj-abcdefghijklmnop1234", ""),
-    ("redis://user:hunter2@db.example:6379/0", "redis://user:***@db.example:6379/0"),
-    ("rediss://:hunter2@db.example:6380", "rediss://:***@db.example:6380"),
-])
+@pytest.mark.parametrize(
+    "secret, kept",
+    [
+        ("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl", ""),
+        (
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIExample\n-----END PRIVATE KEY-----",
+            "",
+        ),
+        ("sk-proj-abcdefghijklmnop1234", ""),
+        ("redis://user:hunter2@db.example:6379/0", "redis://user:***@db.example:6379/0"),
+        ("rediss://:hunter2@db.example:6380", "rediss://:***@db.example:6380"),
+    ],
+)
 def test_redaction_masks_tokens_keys_and_redis_passwords(secret, kept):
     line = _format("connecting with %s", secret)["message"]
     assert "hunter2" not in line and "abcdefghijklmnop" not in line

@@ -17,14 +17,20 @@ def _mcp(tool: str, **arguments):
 
 
 def _mcp_cards(events):
-    return [e["tool"] for e in events if e["type"] == "tool.completed" and e["tool"]["kind"] == "mcp"]
+    return [
+        e["tool"] for e in events if e["type"] == "tool.completed" and e["tool"]["kind"] == "mcp"
+    ]
 
 
 EDIT_STEPS = [
     _mcp("list_run_files"),
     _mcp("read_run_file", path="inputs/config.yaml"),
-    _mcp("replace_report_section", report_id="summary", pattern="Introduction",
-         content="A rewritten introduction.\n"),
+    _mcp(
+        "replace_report_section",
+        report_id="summary",
+        pattern="Introduction",
+        content="A rewritten introduction.\n",
+    ),
     {"say": "Done: {{last_output}}"},
 ]
 
@@ -44,7 +50,9 @@ def test_agent_lists_reads_and_edits_a_report_through_the_tools(
     assert events[-1]["status"] == "completed", (result.stderr[-2000:], events)
     cards = _mcp_cards(events)
     assert [c["name"] for c in cards] == [
-        "list_run_files", "read_run_file", "replace_report_section",
+        "list_run_files",
+        "read_run_file",
+        "replace_report_section",
     ]
     assert all(c["status"] == "completed" and c["server"] == "codex_relay" for c in cards)
     assert "learning_rate: 0.01" in str(cards[1]["result"])
@@ -60,8 +68,10 @@ def test_a_hostile_path_comes_back_as_a_tool_error_and_the_turn_goes_on(
     turns, devmodel, monkeypatch
 ):
     monkeypatch.setenv("CODEX_RELAY_MCP_TRANSPORT", "http")
-    devmodel.add_scenario("escape", [_mcp("read_run_file", path="../../../etc/passwd"),
-                                     {"say": "It said: {{last_output}}"}])
+    devmodel.add_scenario(
+        "escape",
+        [_mcp("read_run_file", path="../../../etc/passwd"), {"say": "It said: {{last_output}}"}],
+    )
     session = turns.new_session()
     turns.start(session, "#scenario:escape")
     turns.work()

@@ -303,8 +303,14 @@ def test_transcript_mcp_tool_call_error():
         tool("started", **read, status="in_progress"),
         # A tool that raises: Codex reports it as a failed call whose result holds the
         # message; the relay repeats that message as the card's error.
-        tool("completed", **read, status="failed", duration_ms=1000, result=refused,
-             error=refused["content"][0]["text"]),
+        tool(
+            "completed",
+            **read,
+            status="failed",
+            duration_ms=1000,
+            result=refused,
+            error=refused["content"][0]["text"],
+        ),
         tool("started", **replace, status="in_progress"),
         tool("completed", **replace, status="failed", duration_ms=1000, error=approval),
         message(f"Both tool calls failed: {approval}"),

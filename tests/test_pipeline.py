@@ -58,7 +58,11 @@ def test_plain_answer_streams_message_usage_and_one_final_event(turns):
     assert result.returncode == 0, result.stdout + result.stderr
     events = turns.events(session)
     assert [e["type"] for e in events] == [
-        "turn.queued", "turn.started", "message", "usage", "turn.completed",
+        "turn.queued",
+        "turn.started",
+        "message",
+        "usage",
+        "turn.completed",
     ]
     assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
     assert [e["id"] for e in events] == ["1-0", "2-0", "3-0", "4-0", "5-0"]
@@ -196,8 +200,9 @@ def test_worker_killed_mid_turn_still_ends_the_turn(turns, devmodel):
     session = turns.new_session()
     turns.start(session, "#scenario:sleepy3")
     turns.wait_for(session, "tool.started")
-    horse = [int(p) for p in Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
-             .read_text().split()]
+    horse = [
+        int(p) for p in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+    ]
     for pid in [worker.pid, *horse]:
         os.kill(pid, signal.SIGKILL)
     worker.wait(10)
@@ -271,9 +276,14 @@ def _wrapper(tmp_path: Path, codex_bin: str, body: str) -> str:
 def test_non_json_stdout_becomes_a_bad_output_error_and_the_turn_goes_on(
     turns, codex_bin, tmp_path
 ):
-    wrapper = _wrapper(tmp_path, codex_bin, f'''
-case "$1" in exec) case "$2" in --help) ;; *) echo 'this is {{not json'; printf '[1,2]\\n';; esac;; esac
-exec "{codex_bin}" "$@"''')
+    wrapper = _wrapper(
+        tmp_path,
+        codex_bin,
+        f'''
+case "$1" in exec) case "$2" in --help) ;;
+  *) echo 'this is {{not json'; printf '[1,2]\\n';; esac;; esac
+exec "{codex_bin}" "$@"''',
+    )
     session = turns.new_session()
     turns.start(session, "#scenario:hello")
     turns.work({"CODEX_RELAY_CODEX_BIN": wrapper})
@@ -285,10 +295,14 @@ exec "{codex_bin}" "$@"''')
 
 
 def test_codex_crash_fails_the_turn_with_its_exit_status(turns, codex_bin, tmp_path):
-    wrapper = _wrapper(tmp_path, codex_bin, f'''
+    wrapper = _wrapper(
+        tmp_path,
+        codex_bin,
+        f'''
 case "$1" in exec) case "$2" in --help) exec "{codex_bin}" "$@";; esac
   echo '{{"type":"thread.started","thread_id":"t-1"}}'; echo 'panic: boom' >&2; exit 3;; esac
-exec "{codex_bin}" "$@"''')
+exec "{codex_bin}" "$@"''',
+    )
     session = turns.new_session()
     turns.start(session, "#scenario:hello")
     turns.work({"CODEX_RELAY_CODEX_BIN": wrapper})
@@ -306,10 +320,13 @@ def test_worker_refuses_to_start_without_a_codex_binary(turns):
 
 
 def test_secrets_never_reach_the_agents_shell(turns, devmodel, keypair):
-    devmodel.add_scenario("env", [
-        {"shell": "env; echo ---CODEX---; tr '\\0' '\\n' < /proc/$PPID/environ"},
-        {"say": "ok"},
-    ])
+    devmodel.add_scenario(
+        "env",
+        [
+            {"shell": "env; echo ---CODEX---; tr '\\0' '\\n' < /proc/$PPID/environ"},
+            {"say": "ok"},
+        ],
+    )
     relay_secrets = {
         "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
         "HOST_APP_SECRET_VALUE": "host-secret-5678",
@@ -343,10 +360,13 @@ def test_redis_restart_mid_turn_ends_cleanly_with_a_gap_free_log(
     try:
         monkeypatch.setenv("REDIS_URL", server.url)
         turns.rt = RelayRuntime.from_settings(load_settings())
-        devmodel.add_scenario("restart", [
-            {"shell": "sleep 1.5", "timeout_ms": 60000},
-            {"say": "after the restart"},
-        ])
+        devmodel.add_scenario(
+            "restart",
+            [
+                {"shell": "sleep 1.5", "timeout_ms": 60000},
+                {"say": "after the restart"},
+            ],
+        )
         worker = turns.spawn_worker()
         session = turns.new_session()
         turns.start(session, "#scenario:restart")
@@ -396,8 +416,9 @@ def test_unusable_thread_archive_starts_a_new_thread_and_says_so(turns, redis_cl
 def test_job_meta_shows_live_progress_while_a_turn_runs(turns, devmodel, redis_client):
     from rq.job import Job
 
-    devmodel.add_scenario("progress", [{"shell": "sleep 1.5", "timeout_ms": 60000},
-                                       {"say": "done"}])
+    devmodel.add_scenario(
+        "progress", [{"shell": "sleep 1.5", "timeout_ms": 60000}, {"say": "done"}]
+    )
     worker = turns.spawn_worker()
     try:
         session = turns.new_session()

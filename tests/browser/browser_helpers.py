@@ -21,8 +21,14 @@ from playwright.sync_api import Browser, Page
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 RUN = "sample-run"
 RUN_PATH = f"/runs/{RUN}/default/"
 AGENT = f"/runs/{RUN}/default/agent"
@@ -89,10 +95,22 @@ class WebStack(Stack):
 
     def start_web(self) -> None:
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:blueprints.gunicorn_conf",
-             "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning",
-             "blueprints.demo_app:create_app()"],
-            env=self.web_env, stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:blueprints.gunicorn_conf",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "blueprints.demo_app:create_app()",
+            ],
+            env=self.web_env,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=True,
         )
         wait_for_web(self.port, proc=self.web)
 
@@ -110,8 +128,11 @@ class WebStack(Stack):
     def start_worker(self) -> None:
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "relay.cli", "worker"],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=self.worker_log,
-            stderr=subprocess.STDOUT, cwd=ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.worker_log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
 
     def stop(self) -> None:
@@ -137,8 +158,9 @@ class PanelPage:
     # -- navigation -------------------------------------------------------
 
     def login(self) -> None:
-        answer = self.page.request.post(f"{self.stack.base_url}/demo/login",
-                                        data={"user": self.user})
+        answer = self.page.request.post(
+            f"{self.stack.base_url}/demo/login", data={"user": self.user}
+        )
         assert answer.status == 200, answer.text()
 
     def open(self) -> None:
@@ -170,8 +192,9 @@ class PanelPage:
             " session: p.sessionId}; })()"
         )
 
-    def wait_state(self, agent: str | None = None, connection: str | None = None,
-                   timeout: float = 30_000) -> None:
+    def wait_state(
+        self, agent: str | None = None, connection: str | None = None, timeout: float = 30_000
+    ) -> None:
         checks = ["true"]
         if agent:
             checks.append(f"p.agentState === {agent!r}")
@@ -179,7 +202,8 @@ class PanelPage:
             checks.append(f"p.connectionState === {connection!r}")
         self.page.wait_for_function(
             "() => { const p = document.querySelector('codex-relay-panel');"
-            f" return {' && '.join(checks)}; }}", timeout=timeout,
+            f" return {' && '.join(checks)}; }}",
+            timeout=timeout,
         )
 
     def send(self, text: str) -> None:
@@ -192,7 +216,9 @@ class PanelPage:
         """Until ``count`` turn-end lines are shown and the agent is idle again."""
         self.page.wait_for_function(
             "n => document.querySelector('codex-relay-panel').shadowRoot"
-            ".querySelectorAll('.turn-end').length >= n", arg=count, timeout=timeout,
+            ".querySelectorAll('.turn-end').length >= n",
+            arg=count,
+            timeout=timeout,
         )
         self.wait_state(agent="idle", timeout=timeout)
 

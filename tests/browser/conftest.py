@@ -51,30 +51,37 @@ def redis_db_url(server: EmbeddedRedis, db: int) -> str:
 
 @pytest.fixture(scope="session")
 def stack_base_env(
-    redis_server: EmbeddedRedis, codex_bin: str, devmodel: DevModelServer,
-    keypair: tuple[str, str], model_catalog: str, tmp_path_factory: pytest.TempPathFactory,
+    redis_server: EmbeddedRedis,
+    codex_bin: str,
+    devmodel: DevModelServer,
+    keypair: tuple[str, str],
+    model_catalog: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     """The environment both stacks share (what ``relay_env`` sets, session-wide)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_RELAY_", "REDIS_URL"))}
-    env.update({
-        "CODEX_RELAY_CODEX_BIN": codex_bin,
-        "CODEX_RELAY_MODEL_BASE_URL": devmodel.base_url,
-        "CODEX_RELAY_MODEL": "devmodel",
-        "CODEX_RELAY_MODEL_CATALOG": model_catalog,
-        "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
-        "CODEX_RELAY_MCP_TRANSPORT": "off",
-        "CODEX_RELAY_SANDBOX": "danger-full-access",
-        "CODEX_RELAY_TURN_TIMEOUT": "60",
-        "CODEX_RELAY_IDLE_TIMEOUT": "45",
-        "CODEX_RELAY_KILL_GRACE": "0.5",
-        "CODEX_RELAY_WORK_DIR": str(tmp_path_factory.mktemp("browser-work")),
-    })
+    env.update(
+        {
+            "CODEX_RELAY_CODEX_BIN": codex_bin,
+            "CODEX_RELAY_MODEL_BASE_URL": devmodel.base_url,
+            "CODEX_RELAY_MODEL": "devmodel",
+            "CODEX_RELAY_MODEL_CATALOG": model_catalog,
+            "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
+            "CODEX_RELAY_MCP_TRANSPORT": "off",
+            "CODEX_RELAY_SANDBOX": "danger-full-access",
+            "CODEX_RELAY_TURN_TIMEOUT": "60",
+            "CODEX_RELAY_IDLE_TIMEOUT": "45",
+            "CODEX_RELAY_KILL_GRACE": "0.5",
+            "CODEX_RELAY_WORK_DIR": str(tmp_path_factory.mktemp("browser-work")),
+        }
+    )
     return env
 
 
 @pytest.fixture(scope="session")
 def demo(
-    stack_base_env: dict[str, str], redis_server: EmbeddedRedis,
+    stack_base_env: dict[str, str],
+    redis_server: EmbeddedRedis,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """``codex-relay demo`` as a real process (web + worker), Redis database 1."""
@@ -83,10 +90,21 @@ def demo(
     redis.Redis.from_url(url).flushdb()
     log = tempfile.NamedTemporaryFile(prefix="browser-demo-", suffix=".log", delete=False)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "relay.cli", "demo", "--port", str(port),
-         "--runs-root", str(tmp_path_factory.mktemp("demo-runs"))],
-        env=stack_base_env | {"REDIS_URL": url}, stdout=log, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "relay.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--runs-root",
+            str(tmp_path_factory.mktemp("demo-runs")),
+        ],
+        env=stack_base_env | {"REDIS_URL": url},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
     )
     log.close()
     try:
@@ -105,7 +123,9 @@ def demo(
 
 @pytest.fixture(scope="module")
 def web_stack(
-    stack_base_env: dict[str, str], redis_server: EmbeddedRedis, keypair: tuple[str, str],
+    stack_base_env: dict[str, str],
+    redis_server: EmbeddedRedis,
+    keypair: tuple[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WebStack]:
     """Our own web process (restartable on its port) and worker, Redis database 2."""

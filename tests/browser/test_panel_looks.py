@@ -12,13 +12,18 @@ SIZES = {"phone": (360, 740), "desktop": (1280, 800)}
 
 @pytest.fixture(scope="module")
 def scenario(devmodel) -> str:
-    devmodel.add_scenario("browser_looks", [
-        {"say": "Checking the run files.", "shell": "ls -la; seq 1 30", "timeout_ms": 60000},
-        {"say": "## Summary\n\nThe run has **inputs**, `outputs` and a report.\n\n"
-         "| metric | value |\n|---|---|\n| accuracy | 0.91 |\n\n"
-         "```python\nprint('a fairly long line of code that should scroll inside its block "
-         "rather than widen the page')\n```\n"},
-    ])
+    devmodel.add_scenario(
+        "browser_looks",
+        [
+            {"say": "Checking the run files.", "shell": "ls -la; seq 1 30", "timeout_ms": 60000},
+            {
+                "say": "## Summary\n\nThe run has **inputs**, `outputs` and a report.\n\n"
+                "| metric | value |\n|---|---|\n| accuracy | 0.91 |\n\n"
+                "```python\nprint('a fairly long line of code that should scroll inside its block "
+                "rather than widen the page')\n```\n"
+            },
+        ],
+    )
     return "#scenario:browser_looks what is in this run? " + "a-long-unbroken-word-" * 6
 
 
@@ -44,7 +49,8 @@ def test_screenshots_and_no_horizontal_overflow_at_360(make_page, demo, scenario
     p.page.get_by_role("button", name="Show all").first.click()  # expanded tool output
     themed = p.page.evaluate(
         "getComputedStyle(document.querySelector('codex-relay-panel').shadowRoot"
-        ".querySelector('.panel')).backgroundColor")
+        ".querySelector('.panel')).backgroundColor"
+    )
     for name, (width, height) in SIZES.items():
         p.page.set_viewport_size({"width": width, "height": height})
         p.page.wait_for_timeout(100)
@@ -62,5 +68,5 @@ def test_screenshots_and_no_horizontal_overflow_at_360(make_page, demo, scenario
             assert send and send["x"] + send["width"] <= width
     assert not p.serious_console() and not p.page_errors
     # Light and dark really differ (the emulated colour scheme reaches the panel).
-    rgb = [int(x) for x in themed[themed.index("(") + 1:themed.index(")")].split(",")[:3]]
+    rgb = [int(x) for x in themed[themed.index("(") + 1 : themed.index(")")].split(",")[:3]]
     assert (sum(rgb) > 382) == (scheme == "light"), themed

@@ -10,13 +10,20 @@ from browser_helpers import PanelPage, WebStack
 pytestmark = [pytest.mark.browser, pytest.mark.codex, pytest.mark.slow]
 
 
-def test_web_server_restart_reconnects_and_catches_up_exactly_once(make_page, web_stack: WebStack,
-                                                                   devmodel):
-    devmodel.add_scenario("browser_drop", [
-        {"say": "Starting a slow command.", "shell": "sleep 3; echo slow-done",
-         "timeout_ms": 60000},
-        {"say": "Finished **while you were away**."},
-    ])
+def test_web_server_restart_reconnects_and_catches_up_exactly_once(
+    make_page, web_stack: WebStack, devmodel
+):
+    devmodel.add_scenario(
+        "browser_drop",
+        [
+            {
+                "say": "Starting a slow command.",
+                "shell": "sleep 3; echo slow-done",
+                "timeout_ms": 60000,
+            },
+            {"say": "Finished **while you were away**."},
+        ],
+    )
     p: PanelPage = make_page(web_stack)
     seen: list[str] = []
     p.page.expose_function("__recordState", lambda state: seen.append(state))
@@ -32,7 +39,9 @@ def test_web_server_restart_reconnects_and_catches_up_exactly_once(make_page, we
     web_stack.stop_web(crash=True)
     p.page.wait_for_function(
         "['reconnecting', 'offline'].includes(document.querySelector('codex-relay-panel')"
-        ".connectionState)", timeout=15_000)
+        ".connectionState)",
+        timeout=15_000,
+    )
     # The turn completes on the worker while the web server is down.
     deadline = time.monotonic() + 30
     while not any(e["type"] == "turn.completed" for e in web_stack.events(session)):

@@ -11,11 +11,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.codex]
 
 
 def test_full_turn_renders_markdown_tool_cards_and_final_state(panel_page: PanelPage, devmodel):
-    devmodel.add_scenario("browser_full_turn", [
-        {"say": "Let me look.", "shell": "echo tool-output-here", "timeout_ms": 60000},
-        {"delay": 0.8, "say": "## Results\n\n- first item\n- second item\n\n"
-         "```python\nprint('hi')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"},
-    ])
+    devmodel.add_scenario(
+        "browser_full_turn",
+        [
+            {"say": "Let me look.", "shell": "echo tool-output-here", "timeout_ms": 60000},
+            {
+                "delay": 0.8,
+                "say": "## Results\n\n- first item\n- second item\n\n"
+                "```python\nprint('hi')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+            },
+        ],
+    )
     p = panel_page
     assert p.state() == {"agent": "idle", "connection": "idle", "session": None}
     p.send("#scenario:browser_full_turn please")
@@ -51,11 +57,15 @@ def test_full_turn_renders_markdown_tool_cards_and_final_state(panel_page: Panel
 
 
 def test_stop_mid_command_shows_stopped_and_the_turn_ends_cancelled(
-        panel_page: PanelPage, devmodel):
-    devmodel.add_scenario("browser_sleep", [
-        {"shell": "sleep 30", "timeout_ms": 60000},
-        {"say": "this should never be said"},
-    ])
+    panel_page: PanelPage, devmodel
+):
+    devmodel.add_scenario(
+        "browser_sleep",
+        [
+            {"shell": "sleep 30", "timeout_ms": 60000},
+            {"say": "this should never be said"},
+        ],
+    )
     p = panel_page
     p.send("#scenario:browser_sleep")
     p.locator('.card[data-kind="command"][data-status="in_progress"]').wait_for()
@@ -83,11 +93,15 @@ def _assert_once(p: PanelPage, turns: int, cards: int) -> None:
 
 
 def test_reload_mid_turn_and_after_a_turn_shows_the_same_history_once(
-        panel_page: PanelPage, devmodel):
-    devmodel.add_scenario("browser_reload", [
-        {"say": "Working on it.", "shell": "sleep 2; echo slept", "timeout_ms": 60000},
-        {"say": "All **done** after the nap."},
-    ])
+    panel_page: PanelPage, devmodel
+):
+    devmodel.add_scenario(
+        "browser_reload",
+        [
+            {"say": "Working on it.", "shell": "sleep 2; echo slept", "timeout_ms": 60000},
+            {"say": "All **done** after the nap."},
+        ],
+    )
     p = panel_page
     p.send("#scenario:hello first message")
     p.wait_turn_ends(1)
@@ -112,10 +126,17 @@ def test_reload_mid_turn_and_after_a_turn_shows_the_same_history_once(
     p.wait_state(connection="connected")
     _assert_once(p, turns=2, cards=1)
     assert p.log_text() == before
-    assert p.counts()["children"] == len(
-        [e for e in p.stack.events(session)
-         if e["type"] in {"turn.queued", "message", "usage", "turn.completed", "error"}]
-    ) + 1  # + the one tool card
+    assert (
+        p.counts()["children"]
+        == len(
+            [
+                e
+                for e in p.stack.events(session)
+                if e["type"] in {"turn.queued", "message", "usage", "turn.completed", "error"}
+            ]
+        )
+        + 1
+    )  # + the one tool card
     assert not p.serious_console() and not p.page_errors
 
 
@@ -125,8 +146,9 @@ def test_chat_404_for_a_deleted_session_starts_a_new_conversation(panel_page: Pa
     p.wait_turn_ends(1)
     old = p.prop("sessionId")
     statuses: list[int] = []
-    p.page.on("response",
-              lambda r: statuses.append(r.status) if r.url.endswith("/agent/chat") else None)
+    p.page.on(
+        "response", lambda r: statuses.append(r.status) if r.url.endswith("/agent/chat") else None
+    )
 
     # The session is deleted elsewhere while this page is open (another tab,
     # an admin, expiry); the user sends before the panel's stream notices.
@@ -135,7 +157,9 @@ def test_chat_404_for_a_deleted_session_starts_a_new_conversation(panel_page: Pa
     p.send("#scenario:hello after the delete")
     p.page.wait_for_function(
         "old => { const p = document.querySelector('codex-relay-panel');"
-        " return p.sessionId && p.sessionId !== old; }", arg=old)
+        " return p.sessionId && p.sessionId !== old; }",
+        arg=old,
+    )
     p.wait_turn_ends(1)
     assert statuses[:2] == [404, 202]
     new = p.prop("sessionId")

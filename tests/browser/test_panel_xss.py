@@ -7,31 +7,40 @@ from browser_helpers import PanelPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.codex]
 
-HOSTILE_ANSWER = "\n\n".join([
-    "# Hostile answer",
-    "<script>window.__pwned=1</script>",
-    '<img src=x onerror="window.__pwned=1">',
-    "[click me](javascript:window.__pwned=1)",
-    "[a real link](https://example.com/page)",
-    '<a href="javascript:window.__pwned=1" onclick="window.__pwned=1">raw link</a>',
-    '<svg onload="window.__pwned=1"><circle r="5"/></svg>',
-    '<iframe src="javascript:window.__pwned=1"></iframe>',
-    '<div style="background:url(javascript:window.__pwned=1)" onmouseover="window.__pwned=1">'
-    "hover</div>",
-    "Inline code: `<img src=x onerror=window.__pwned=1>` and `<script>window.__pwned=1</script>`",
-    "```html\n<script>window.__pwned=1</script>\n<img src=x onerror=window.__pwned=1>\n```",
-    "![image](javascript:window.__pwned=1)",
-    "Tool said: {{last_output}}",
-])
+HOSTILE_ANSWER = "\n\n".join(
+    [
+        "# Hostile answer",
+        "<script>window.__pwned=1</script>",
+        '<img src=x onerror="window.__pwned=1">',
+        "[click me](javascript:window.__pwned=1)",
+        "[a real link](https://example.com/page)",
+        '<a href="javascript:window.__pwned=1" onclick="window.__pwned=1">raw link</a>',
+        '<svg onload="window.__pwned=1"><circle r="5"/></svg>',
+        '<iframe src="javascript:window.__pwned=1"></iframe>',
+        '<div style="background:url(javascript:window.__pwned=1)" onmouseover="window.__pwned=1">'
+        "hover</div>",
+        "Inline code: `<img src=x onerror=window.__pwned=1>` and "
+        "`<script>window.__pwned=1</script>`",
+        "```html\n<script>window.__pwned=1</script>\n<img src=x onerror=window.__pwned=1>\n```",
+        "![image](javascript:window.__pwned=1)",
+        "Tool said: {{last_output}}",
+    ]
+)
 HOSTILE_OUTPUT = "<img src=x onerror=window.__pwned=1><script>window.__pwned=1</script>"
 
 
 def test_hostile_markdown_and_tool_output_do_not_run(panel_page: PanelPage, devmodel):
-    devmodel.add_scenario("browser_xss", [
-        {"reason": '<img src=x onerror="window.__pwned=1"> thinking',
-         "shell": ["printf", "%s\\n", HOSTILE_OUTPUT], "timeout_ms": 60000},
-        {"say": HOSTILE_ANSWER},
-    ])
+    devmodel.add_scenario(
+        "browser_xss",
+        [
+            {
+                "reason": '<img src=x onerror="window.__pwned=1"> thinking',
+                "shell": ["printf", "%s\\n", HOSTILE_OUTPUT],
+                "timeout_ms": 60000,
+            },
+            {"say": HOSTILE_ANSWER},
+        ],
+    )
     p = panel_page
     p.send("#scenario:browser_xss <img src=x onerror=window.__pwned=1>")
     p.wait_turn_ends(1)
@@ -80,5 +89,8 @@ def test_hostile_markdown_and_tool_output_do_not_run(panel_page: PanelPage, devm
             continue  # an <a> whose javascript: href was removed: not a link
         assert not (link["href"] or "").strip().lower().startswith("javascript:"), link
         assert set((link["rel"] or "").split()) >= {"noopener", "noreferrer"}, link
-    assert {"href": "https://example.com/page", "rel": "noopener noreferrer",
-            "target": "_blank"} in audit["links"]
+    assert {
+        "href": "https://example.com/page",
+        "rel": "noopener noreferrer",
+        "target": "_blank",
+    } in audit["links"]

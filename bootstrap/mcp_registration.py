@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 
+from mcp_tools import TOOL_NAMES
 from relay.errors import RelayError
 from relay.settings import Settings
 from relay.turns import TurnRequest
@@ -25,14 +26,7 @@ from .codex_home import McpRegistration
 __all__ = ["MCP_TOOLS", "mcp_registration"]
 
 #: The tools Codex may call (its allow-list for the server).
-MCP_TOOLS = (
-    "describe_run_contents",
-    "list_run_files",
-    "read_run_file",
-    "list_report_sections",
-    "read_report_section",
-    "replace_report_section",
-)
+MCP_TOOLS = TOOL_NAMES
 
 
 def mcp_registration(

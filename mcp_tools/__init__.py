@@ -17,3 +17,17 @@ Run it with ``python -m mcp_tools`` (stdio, one turn) or ``python -m mcp_tools
 Importing this package imports nothing else, so ``python -m mcp_tools`` pays
 only for what its mode needs.
 """
+
+__all__ = ["SERVER_NAME", "TOOL_NAMES"]
+
+#: The name Codex knows the server by (``mcp_servers.codex_relay``).
+SERVER_NAME = "codex_relay"
+#: Every tool, in the order they are listed (also Codex's allow-list for the server).
+TOOL_NAMES = (
+    "describe_run_contents",
+    "list_run_files",
+    "read_run_file",
+    "list_report_sections",
+    "read_report_section",
+    "replace_report_section",
+)

@@ -32,7 +32,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from . import audit, reports, run_files
+from . import SERVER_NAME, TOOL_NAMES, audit, reports, run_files
 from .auth import EDIT, READ, RedisRevocation, RunAccess, RunAuthoriser, load_public_key
 from .errors import InternalToolError, ToolError, to_mcp_error
 from .reports import ReplaceResult, SectionList, SectionText
@@ -52,23 +52,12 @@ __all__ = [
     "static_token",
 ]
 
-#: The name Codex knows the server by (``mcp_servers.codex_relay``).
-SERVER_NAME = "codex_relay"
 #: The turn's run token in stdio mode.
 TOKEN_ENV = "CODEX_RELAY_RUN_TOKEN"
 #: Redis holding the revocation keys (required in HTTP mode, optional in stdio mode).
 REDIS_URL_ENV = "REDIS_URL"
 #: Prefix of the relay's Redis keys (default ``relay:``).
 KEY_PREFIX_ENV = "CODEX_RELAY_KEY_PREFIX"
-#: Every tool, in the order they are listed.
-TOOL_NAMES = (
-    "describe_run_contents",
-    "list_run_files",
-    "read_run_file",
-    "list_report_sections",
-    "read_report_section",
-    "replace_report_section",
-)
 
 _log = logging.getLogger("codex_relay.mcp")
 T = TypeVar("T")

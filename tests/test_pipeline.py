@@ -465,3 +465,24 @@ def test_worker_sigterm_lets_a_short_turn_finish(turns, devmodel):
     worker.send_signal(signal.SIGTERM)
     assert turns.wait_for(session, "turn.completed", timeout=30)["status"] == "completed"
     assert worker.wait(30) == 0
+
+
+def test_rq_stop_command_ends_the_turn_from_the_callback_and_leaves_no_process(turns, devmodel):
+    from rq.command import send_stop_job_command
+
+    devmodel.add_scenario("sleepy5", [{"shell": "sleep 35.25", "timeout_ms": 60000}])
+    worker = turns.spawn_worker()
+    try:
+        session = turns.new_session()
+        turns.start(session, "#scenario:sleepy5")
+        turns.wait_for(session, "tool.started")
+        # RQ SIGKILLs the job's process group: the job itself can write nothing.
+        send_stop_job_command(turns.rt.redis, turns.rt.sessions.get(session.id).job_id)
+        final = turns.wait_for(session, "turn.completed", timeout=30)
+        assert final["status"] == "cancelled"
+        assert turns.types(session).count("turn.completed") == 1
+        assert _wait_gone("sleep 35.25")
+        assert turns.rt.sessions.get(session.id).running_turn == 0
+    finally:
+        worker.terminate()
+        worker.wait(10)

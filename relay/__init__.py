@@ -1,0 +1,19 @@
+"""codex-relay's core: no Flask here, and nothing heavy at import time.
+
+Modules:
+
+* :mod:`relay.settings` – every setting, its default and meaning; :func:`load_settings`;
+* :mod:`relay.errors` – the one exception tree;
+* :mod:`relay.keys` – Redis key and channel names;
+* :mod:`relay.events` – the event envelope and types;
+* :mod:`relay.jsonl` – incremental JSON Lines decoding of Codex's stdout;
+* :mod:`relay.normalise` – Codex ``exec --json`` events to relay events;
+* :mod:`relay.event_log` – the durable event log and live channel (one Lua call per batch);
+* :mod:`relay.session_store` – sessions and the one-running-turn lock;
+* :mod:`relay.turns` – start, cancel and end turns; :mod:`relay.reaper` – the watchdog sweep;
+* :mod:`relay.tokens` – run tokens (EdDSA JWT) and their verification;
+* :mod:`relay.devmodel` – the scripted model server (a stand-in for a provider);
+* :mod:`relay.cli` – the ``codex-relay`` command.
+"""
+
+__version__ = "0.1.0"

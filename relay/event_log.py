@@ -95,10 +95,6 @@ class EventLog:
         ids = self._append(keys=keys, args=args)
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
-    def mark_final(self, session: str, turn: int) -> None:
-        """End ``turn`` without an event (its session is being deleted)."""
-        self.redis.set(self.keys.final(session, turn), 1, px=self.ttl_ms)
-
     def is_final(self, session: str, turn: int) -> bool:
         """Whether ``turn`` of ``session`` has ended (its final event is stored)."""
         return bool(self.redis.exists(self.keys.final(session, turn)))

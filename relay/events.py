@@ -18,11 +18,22 @@ from typing import Any, Final
 import orjson
 
 __all__ = [
+    "ERROR",
     "EVENT_TYPES",
     "FINAL_STATUSES",
+    "MESSAGE",
+    "PASSTHROUGH_PREFIX",
+    "REASONING",
+    "TOOL_COMPLETED",
+    "TOOL_STARTED",
+    "TOOL_UPDATED",
     "TURN_COMPLETED",
+    "TURN_QUEUED",
+    "TURN_STARTED",
+    "USAGE",
     "cap_text",
     "encode",
+    "error_payload",
     "event_body",
 ]
 

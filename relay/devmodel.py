@@ -189,13 +189,57 @@ You wrote:
 
 {{quoted}}
 
-Put `#scenario:<name>` in a message to play a script, for example \
-`#scenario:shell_ls` (runs a command), `#scenario:reasoning`, \
-`#scenario:mcp_list_files` or `#scenario:file_change`.
+A few words pick a script in this demo: ask *what files does this run \
+have*, *summarise the report*, or *fix the Introduction of the report*. \
+Or put `#scenario:<name>` in a message, for example `#scenario:shell_ls` \
+(runs a command), `#scenario:reasoning` or `#scenario:file_change`.
 """
+
+
+def _tool(tool: str, **arguments: Any) -> Json:
+    return {"mcp": {"server": "codex_relay", "tool": tool, "arguments": arguments}}
+
+
+_NEW_INTRO = (
+    "This run trains a tiny transformer on the sample dataset for 12 epochs and "
+    "reaches an accuracy of 0.91. (Rewritten by the scripted demo model.)\n"
+)
+
+#: Keyword routes of the default ``demo`` scenario, tried in order on the user's
+#: own words (after the relay's "User message:" marker). The stand-in does not
+#: understand language; this only makes the offline demo show the tools at work.
+DEMO_ROUTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b(fix|rewrite|improve|edit)\b.*\bintro", re.I | re.S), "demo_fix_intro"),
+    (re.compile(r"\b(report|summary|summari[sz]e)\b", re.I), "demo_report"),
+    (re.compile(r"\b(files?|contents?)\b", re.I), "demo_files"),
+    (re.compile(r"\b(ls|shell|command)\b", re.I), "shell_ls"),
+]
+_USER_MARKER = "User message:"
 
 BUILTIN_SCENARIOS: dict[str, list[Json]] = {
     "demo": [{"say": _DEMO_TEXT}],
+    "demo_files": [
+        {"say": "Let me look at the run.", **_tool("describe_run_contents")},
+        {"say": "Here is what the run holds:\n\n```json\n{{last_output}}\n```"},
+    ],
+    "demo_report": [
+        _tool("list_report_sections", report_id="summary"),
+        _tool("read_report_section", report_id="summary", pattern="Results"),
+        {"say": "**The report's results** (quoted by the scripted model):\n\n{{last_output}}"},
+    ],
+    "demo_fix_intro": [
+        _tool("read_report_section", report_id="summary", pattern="Introduction"),
+        _tool(
+            "replace_report_section",
+            report_id="summary",
+            pattern="Introduction",
+            content=_NEW_INTRO,
+        ),
+        {
+            "say": "I rewrote the Introduction of `reports/summary.md` (the old text is "
+            "backed up). The change:\n\n```diff\n{{last_output}}\n```"
+        },
+    ],
     "hello": [
         {
             "say": "## Hello!\n\nThis is a **plain markdown** answer with:\n\n"
@@ -412,7 +456,14 @@ class _Request:
 
     def scenario_name(self, default: str) -> str:
         match = _SCENARIO_DIRECTIVE.search(self.user_message)
-        return match.group(1) if match else default
+        if match:
+            return match.group(1)
+        if default == "demo":
+            words = self.user_message.rsplit(_USER_MARKER, 1)[-1]
+            for pattern, name in DEMO_ROUTES:
+                if pattern.search(words):
+                    return name
+        return default
 
     def tool(self, name: str) -> Json | None:
         """The offered tool called ``name`` (top level), if any."""

@@ -107,3 +107,23 @@ def test_tools_that_cannot_start_fail_the_turn_with_a_clear_error(turns, monkeyp
     assert events[-1]["status"] == "failed"
     error = [e for e in events if e["type"] == "error"][-1]
     assert error["code"] == "tools_unavailable", error["message"]
+
+
+def test_the_offline_demo_fixes_the_introduction_when_asked_in_plain_words(
+    turns, run_dir, monkeypatch
+):
+    monkeypatch.setenv("CODEX_RELAY_MCP_TRANSPORT", "http")
+    session = turns.new_session(tier="edit")
+    turns.start(session, "Summarise this run's report and fix the Introduction")
+    turns.work()
+    events = turns.events(session)
+    assert events[-1]["status"] == "completed"
+    assert [c["name"] for c in _mcp_cards(events)] == [
+        "read_report_section",
+        "replace_report_section",
+    ]
+    assert (
+        "Rewritten by the scripted demo model" in (run_dir / "reports" / "summary.md").read_text()
+    )
+    answer = [e for e in events if e["type"] == "message"][-1]["text"]
+    assert "-Old intro." in answer

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from . import publish_throughput, turn_overhead
+from . import (
+    cancel_latency,
+    chat_latency,
+    event_latency,
+    mcp_cost,
+    publish_throughput,
+    turn_overhead,
+)
 
 
 def main() -> None:
     """Run the benchmarks one after the other (never at once: they compete for CPU)."""
-    publish_throughput.main()
-    print()
-    turn_overhead.main()
+    for benchmark in (
+        publish_throughput,
+        turn_overhead,
+        chat_latency,
+        event_latency,
+        mcp_cost,
+        cancel_latency,
+    ):
+        benchmark.main()
+        print()
 
 
 if __name__ == "__main__":

@@ -595,8 +595,15 @@
         parts.push(args);
       }
       if (tool.error) parts.push(el('pre', 'tool-error', tool.error));
-      const text = resultText(tool.result);
-      if (text) parts.push(outputBlock(text, /^@@ .* @@/m.test(text)));
+      const structured = tool.result && tool.result.structured_content;
+      if (structured && typeof structured.diff === 'string') {
+        // A report edit (replace_report_section): show its unified diff, styled.
+        if (structured.backup) parts.push(el('p', 'note', `Backup: ${structured.backup}`));
+        parts.push(outputBlock(structured.diff || '(no change)', Boolean(structured.diff)));
+      } else {
+        const text = resultText(tool.result);
+        if (text && text !== tool.error) parts.push(outputBlock(text, /^@@ .* @@/m.test(text)));
+      }
     } else if (tool.kind === 'file_change') {
       list('changes', tool.changes, (li, change) => {
         const kind = li.appendChild(el('span', 'change', change.kind || 'change'));

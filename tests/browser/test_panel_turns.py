@@ -169,3 +169,39 @@ def test_chat_404_for_a_deleted_session_starts_a_new_conversation(panel_page: Pa
     assert p.textarea.input_value() == ""
     assert "no longer available" in p.locator(".notice").inner_text()
     assert not p.page_errors
+
+
+def test_a_report_edit_shows_its_diff_and_reasoning_stays_collapsed(
+    panel_page: PanelPage, devmodel
+):
+    devmodel.add_scenario(
+        "browser_edit",
+        [
+            {
+                "reason": "**Plan**: rewrite the Introduction.",
+                "mcp": {
+                    "server": "codex_relay",
+                    "tool": "replace_report_section",
+                    "arguments": {
+                        "report_id": "summary",
+                        "pattern": "Introduction",
+                        "content": "A clearer introduction.\n",
+                    },
+                },
+            },
+            {"say": "Rewritten."},
+        ],
+    )
+    p = panel_page
+    p.send("#scenario:browser_edit")
+    p.wait_turn_ends(1)
+    card = p.locator('.card[data-kind="mcp"]')
+    assert card.get_attribute("data-status") == "completed"
+    assert "replace_report_section" in card.inner_text()
+    added = card.locator("pre.out.diff .line.add").all_inner_texts()
+    removed = card.locator("pre.out.diff .line.del").all_inner_texts()
+    assert any("A clearer introduction." in line for line in added)
+    assert removed and all(line.startswith("-") for line in removed)
+    reasoning = p.locator("details.reasoning")
+    assert reasoning.count() == 1 and reasoning.get_attribute("open") is None
+    assert not p.serious_console() and not p.page_errors

@@ -52,6 +52,9 @@ class DemoStack:
         ensure_sample_run(self.runs_root)
         self.env["CODEX_RELAY_RUNS_ROOT"] = str(self.runs_root)
         self.env.setdefault("CODEX_RELAY_WORK_DIR", str(self.state_dir / "work"))
+        # Keep the terminal for the URL and for problems (set these to see more).
+        self.env.setdefault("CODEX_RELAY_LOG_LEVEL", "WARNING")
+        self.env.setdefault("CODEX_RELAY_LOG_FORMAT", "text")
         if not self.env.get("REDIS_URL"):
             self.redis = EmbeddedRedis(data_dir=str(self.state_dir / "redis")).start()
             self.env["REDIS_URL"] = self.redis.url

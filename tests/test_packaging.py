@@ -27,7 +27,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 def test_wheel_contains_every_package_and_the_panel(wheel):
     names = set(wheel.namelist())
     for module in (
-        "relay/event_log.py", "relay/devmodel.py", "bootstrap/turn_job.py",
+        "relay/event_log.py", "relay/devmodel/__init__.py", "bootstrap/turn_job.py",
         "blueprints/routes.py", "blueprints/gunicorn_conf.py", "mcp_tools/server.py",
         "mcp_tools/__main__.py",
     ):

@@ -15,9 +15,11 @@ import redis
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from rq import Worker
 
+from bootstrap.codex_binary import locate_codex, probe_codex
 from relay.errors import (
     BadRequest,
     BodyTooLarge,
+    CodexBinaryError,
     Forbidden,
     MessageTooLong,
     NotAuthenticated,
@@ -210,7 +212,7 @@ def session_list(runid: str, config: str) -> Response:
 
 
 def health() -> tuple[Response, int]:
-    """Redis reachable, queue depth, live workers; 503 when something needed is down."""
+    """Redis reachable, queue depth, live workers, Codex CLI; 503 when something needed is down."""
     state = relay_state()
     rt = state.runtime
     report: dict[str, Any] = {"redis": False, "queue_depth": None, "workers": 0}
@@ -222,8 +224,18 @@ def health() -> tuple[Response, int]:
         report["running_turns"] = len(rt.sessions.running_turns())
     except (redis.ConnectionError, redis.TimeoutError):
         pass
-    report["ok"] = bool(report["redis"] and report["workers"])
+    report["codex"] = _codex_probe(state.settings.codex_bin)
+    report["ok"] = bool(report["redis"] and report["workers"] and report["codex"]["ok"])
     return jsonify(report), 200 if report["ok"] else 503
+
+
+def _codex_probe(configured: str | None) -> dict[str, Any]:
+    """The pinned Codex CLI as this host sees it (the probe is cached per process)."""
+    try:
+        info = probe_codex(locate_codex(configured))
+    except CodexBinaryError as exc:
+        return {"ok": False, "error": exc.message}
+    return {"ok": True, "version": info.version}
 
 
 def make_blueprint() -> Blueprint:

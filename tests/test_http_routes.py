@@ -300,6 +300,28 @@ def test_health_is_200_with_a_running_worker(client, turns, redis_client):
         data = response.get_json()
         assert data["ok"] is True and data["redis"] is True
         assert data["workers"] >= 1 and data["queue_depth"] == 0
+        assert data["codex"] == {"ok": True, "version": "0.169.0"}
+    finally:
+        _stop(worker)
+
+
+def test_health_is_503_when_the_codex_cli_is_missing(relay_env, keypair, run_dir, turns):
+    worker = turns.spawn_worker()
+    try:
+        app = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "x",
+                "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+                "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+                "CODEX_RELAY_CODEX_BIN": "/nonexistent/codex",
+            }
+        )
+        _wait_until(lambda: app.test_client().get("/agent/health").get_json()["workers"] > 0)
+        response = app.test_client().get("/agent/health")
+        assert response.status_code == 503
+        codex = response.get_json()["codex"]
+        assert codex["ok"] is False and "/nonexistent/codex" in codex["error"]
     finally:
         _stop(worker)
 

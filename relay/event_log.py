@@ -27,7 +27,7 @@ import redis
 from . import events as ev
 from .keys import RelayKeys, response_channel
 
-__all__ = ["EventLog", "StoredEvent"]
+__all__ = ["EventLog", "StoredEvent", "decode_ids"]
 
 # KEYS: events stream, seq counter, final key of the turn, session record
 # ARGV: channel, maxlen, ttl_ms, final (0/1), body...
@@ -74,12 +74,19 @@ class EventLog:
         self.ttl_ms = ttl_seconds * 1000
         self._append = client.register_script(_APPEND)
 
-    def append(self, session: str, turn: int, bodies: Sequence[dict[str, Any]]) -> list[str]:
+    def append(
+        self,
+        session: str,
+        turn: int,
+        bodies: Sequence[dict[str, Any]],
+        pipe: redis.client.Pipeline | None = None,
+    ) -> list[str]:
         """Store and publish ``bodies`` (events of ``turn``) in order.
 
         Returns their ids; an empty list if the turn had already ended (the
         events are then dropped). A ``turn.completed`` among ``bodies``
-        ends the turn: it must be the last body.
+        ends the turn: it must be the last body. With ``pipe`` the call is
+        only queued on that pipeline (its result comes from ``execute()``).
         """
         if not bodies:
             return []
@@ -92,8 +99,10 @@ class EventLog:
         ]
         args: list[Any] = [response_channel(session), self.maxlen, self.ttl_ms, int(final)]
         args.extend(ev.encode(body) for body in bodies)
-        ids = self._append(keys=keys, args=args)
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        if pipe is not None:
+            self._append(keys=keys, args=args, client=pipe)
+            return []
+        return decode_ids(self._append(keys=keys, args=args))
 
     def is_final(self, session: str, turn: int) -> bool:
         """Whether ``turn`` of ``session`` has ended (its final event is stored)."""
@@ -126,6 +135,11 @@ class EventLog:
     def delete(self, session: str) -> None:
         """Drop the session's log and counter."""
         self.redis.delete(self.keys.events(session), self.keys.seq(session))
+
+
+def decode_ids(ids: Sequence[bytes | str]) -> list[str]:
+    """The append script's reply as ``str`` ids."""
+    return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
 
 def _decode(value: bytes | str) -> str:

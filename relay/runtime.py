@@ -16,10 +16,15 @@ from .settings import Settings
 __all__ = ["RelayRuntime", "redis_client"]
 
 
-def redis_client(url: str) -> redis.Redis:
-    """A Redis client with timeouts suited to the relay (never hang forever)."""
+def redis_client(url: str, max_connections: int = 10_000) -> redis.Redis:
+    """A Redis client with timeouts suited to the relay (never hang forever).
+
+    Every open SSE stream holds one connection in a blocking ``XREAD``, so
+    the pool must be larger than redis-py 8's default of 100 connections.
+    """
     return redis.Redis.from_url(
         url,
+        max_connections=max_connections,
         socket_connect_timeout=2.0,
         socket_timeout=30.0,
         health_check_interval=15,

@@ -217,15 +217,27 @@ class SessionStore:
             pipe.expire(key, self.ttl)
             pipe.execute()
 
-    def end_turn(self, record: SessionRecord, turn: int, status: str) -> bool:
-        """Unlock the session if ``turn`` is its running turn; say whether it was."""
+    def end_turn(
+        self,
+        record: SessionRecord,
+        turn: int,
+        status: str,
+        pipe: redis.client.Pipeline | None = None,
+    ) -> bool:
+        """Unlock the session if ``turn`` is its running turn; say whether it was.
+
+        With ``pipe`` the call is only queued on that pipeline.
+        """
         keys = [
             self.keys.session(record.id),
             self.keys.user_running(record.user),
             self.keys.running(),
         ]
-        done = self._end(keys=keys, args=[record.id, turn, status, time.time(), self.ttl])
-        return bool(done)
+        args = [record.id, turn, status, time.time(), self.ttl]
+        if pipe is not None:
+            self._end(keys=keys, args=args, client=pipe)
+            return False
+        return bool(self._end(keys=keys, args=args))
 
     def running_turns(self) -> dict[str, int]:
         """Every session with a queued or running turn: ``{session: turn}``."""

@@ -163,9 +163,14 @@ def finish_turn(
     if duration_ms is not None:
         payload["duration_ms"] = duration_ms
     bodies.append(ev.event_body(record.id, turn, ev.TURN_COMPLETED, payload))
-    written = bool(rt.events.append(record.id, turn, bodies))
-    rt.sessions.end_turn(record, turn, status)
-    return written
+    # One transaction: a client that sees turn.completed can send its next
+    # message at once (the session is already unlocked), and no one can see
+    # the session unlocked before the turn's final event is in the log.
+    with rt.redis.pipeline(transaction=True) as pipe:
+        rt.events.append(record.id, turn, bodies, pipe=pipe)
+        rt.sessions.end_turn(record, turn, status, pipe=pipe)
+        ids, _ = pipe.execute()
+    return bool(ids)
 
 
 def cancel_turn(rt: RelayRuntime, record: SessionRecord) -> bool:

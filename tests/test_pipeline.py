@@ -486,3 +486,37 @@ def test_rq_stop_command_ends_the_turn_from_the_callback_and_leaves_no_process(t
     finally:
         worker.terminate()
         worker.wait(10)
+
+
+def test_a_client_that_sees_turn_completed_can_send_its_next_message_at_once(turns, redis_client):
+    # The final event and the unlock are one Redis transaction, so whoever
+    # receives turn.completed finds the session unlocked. Observed live, while
+    # a real worker ends each turn (a race would show up as a "1").
+    session = turns.new_session()
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(f"agent_response-{session.id}")
+    worker = turns.spawn_worker()
+    observed = []
+    try:
+        for round_ in range(5):
+            turn = turns.start(session, f"#scenario:hello round {round_}")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                message = pubsub.get_message(timeout=0.1)
+                if message and b'"turn.completed"' in message["data"]:
+                    key = turns.rt.keys.session(session.id)
+                    observed.append(redis_client.hget(key, "running_turn"))
+                    break
+            assert len(observed) == turn
+    finally:
+        pubsub.close()
+        worker.terminate()
+        worker.wait(10)
+    assert observed == [b"0"] * 5
+
+
+def test_the_relay_redis_pool_can_hold_more_streams_than_redis_py_defaults():
+    from relay.runtime import redis_client
+
+    client = redis_client("redis://127.0.0.1:1/0")
+    assert client.connection_pool.max_connections >= 1000

@@ -1,0 +1,517 @@
+"""Concurrent SSE streams held by ONE web process while events flow to all of them.
+
+The real stack on loopback: an embedded Redis, and the demo host app under
+gunicorn (``blueprints.gunicorn_conf``: one ``gthread`` worker process with
+``CODEX_RELAY_WEB_THREADS`` threads, here 600; one SSE stream holds one
+thread and one blocking ``XREAD`` on its own Redis connection).
+
+For each N (1 as the baseline, then 100, 250, 500) a fresh web process is
+started, so its memory figures are its own:
+
+1. N sessions of one user on the sample run are created with
+   ``SessionStore.create`` (the user's cookie comes from ``POST /demo/login``,
+   so every stream passes the route's ownership check);
+2. N streams are opened (``GET .../sessions/<id>/events``) and read by a few
+   client threads, each multiplexing its sockets with ``selectors`` (the
+   chunked transfer coding and the SSE frames are parsed incrementally);
+3. events are appended with ``EventLog.append`` (the worker's write path:
+   one Lua script, stream + pub/sub) round-robin over the N sessions at a
+   fixed *total* rate, the same for every N, for ``--seconds``; each event
+   carries its send time (``time.time()`` just before the append), and its
+   latency is the arrival of its SSE frame at the client minus that time;
+4. a stream is *held* if it stayed open and received every event appended
+   to its session, in order, exactly once.
+
+RSS is ``VmRSS`` of the gunicorn worker process from ``/proc``: before any
+stream (after one warm-up request) and after the event phase; per stream =
+the difference / N. Client and server share the 2 cores, so the load
+average is printed. Nothing here passes or fails: the issue's target is
+printed beside the figures.
+
+Run: ``python -m benchmarks.load_sse_streams [--streams 100,250,500]
+[--rate 500] [--seconds 10] [--readers 4]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import re
+import resource
+import secrets
+import selectors
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import redis
+
+from blueprints.demo_app import SAMPLE_RUN, ensure_sample_run
+from relay import events as ev
+from relay.embedded_redis import EmbeddedRedis, free_port
+from relay.event_log import EventLog
+from relay.keys import RelayKeys
+from relay.session_store import SessionStore
+from relay.tokens import generate_keypair
+
+from ._common import machine_line, percentile, print_table
+from ._stack import HttpUser, load_line, stop_process
+
+USER = "loaduser"
+CONFIG = "default"
+WEB_THREADS = 600
+TARGET_STREAMS = 500
+TARGET_P99_MS = 50.0
+OPEN_TIMEOUT = 60.0
+DRAIN_SECONDS = 3.0
+
+
+# -- /proc ---------------------------------------------------------------------
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _ppid(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def gunicorn_worker_pid(port: int, timeout: float = 20.0) -> int:
+    """The pid of the gunicorn worker (the child of the master) bound to ``port``."""
+    needle = f"127.0.0.1:{port} "
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+        ours = {pid for pid in pids if needle in _cmdline(pid)}
+        workers = [pid for pid in ours if _ppid(pid) in ours]
+        if len(workers) == 1:
+            return workers[0]
+        time.sleep(0.1)
+    raise RuntimeError("could not find the gunicorn worker process")
+
+
+def status_field(pid: int, name: str) -> int:
+    """A numeric field of ``/proc/<pid>/status`` (``VmRSS`` in kB, ``Threads``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    raise KeyError(name)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def raise_open_files(wanted: int) -> int:
+    """Raise RLIMIT_NOFILE (inherited by the servers started after) up to ``wanted``."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(max(soft, wanted), hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+# -- the web process ---------------------------------------------------------------
+
+
+def uncapped_app():  # type: ignore[no-untyped-def]
+    """The demo app with its Redis pool's connection cap lifted (a benchmark-side patch).
+
+    redis-py 8 caps a ``ConnectionPool`` at 100 connections by default, and
+    ``relay.runtime.redis_client`` does not set ``max_connections``; every
+    open SSE stream holds one connection in a blocking ``XREAD``. This
+    variant shows what one web process does once that cap is out of the way.
+    """
+    import relay.runtime as runtime
+
+    original = runtime.redis_client
+
+    def client(url: str):  # type: ignore[no-untyped-def]
+        made = original(url)
+        made.connection_pool.max_connections = 100_000
+        return made
+
+    runtime.redis_client = client  # type: ignore[assignment]
+    from blueprints.demo_app import create_app
+
+    return create_app()
+
+
+APPS = {
+    "as shipped": "blueprints.demo_app:create_app()",
+    "pool uncapped": "benchmarks.load_sse_streams:uncapped_app()",
+}
+
+
+@contextmanager
+def web_app(env: dict[str, str], log_path: Path, app: str) -> Iterator[int]:
+    """``app`` under gunicorn with ``blueprints.gunicorn_conf``; yields its port."""
+    port = free_port()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:blueprints.gunicorn_conf",
+             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app],
+            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited ({proc.returncode}); see {log_path}")
+            try:
+                status, _ = HttpUser(port).request("GET", "/agent/health")
+                if status in (200, 503):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the web app did not start")
+            time.sleep(0.1)
+        yield port
+    finally:
+        stop_process(proc)
+
+
+# -- the multiplexed SSE client -------------------------------------------------
+
+
+_CHUNK_SIZE = re.compile(rb"^([0-9a-fA-F]+)")
+
+
+@dataclass
+class Stream:
+    """One SSE connection and what it received."""
+
+    session: str
+    sock: socket.socket
+    status: int = 0
+    chunked: bool = False
+    closed: bool = False
+    raw: bytearray = field(default_factory=bytearray)
+    body: bytearray = field(default_factory=bytearray)
+    headers_done: bool = False
+    unavailable: bool = False
+    ids: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    def feed(self, data: bytes, now: float) -> None:
+        self.raw += data
+        if not self.headers_done:
+            end = self.raw.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.raw[:end]).decode("latin-1").lower()
+            self.status = int(head.split(" ", 2)[1])
+            self.chunked = "transfer-encoding: chunked" in head
+            del self.raw[: end + 4]
+            self.headers_done = True
+        if self.chunked:
+            self._dechunk()
+        else:
+            self.body += self.raw
+            self.raw.clear()
+        self._frames(now)
+
+    def _dechunk(self) -> None:
+        while True:
+            line_end = self.raw.find(b"\r\n")
+            if line_end < 0:
+                return
+            match = _CHUNK_SIZE.match(self.raw[:line_end])
+            size = int(match.group(1), 16) if match else 0
+            if size == 0:
+                self.closed = True
+                return
+            if len(self.raw) < line_end + 2 + size + 2:
+                return
+            start = line_end + 2
+            self.body += self.raw[start : start + size]
+            del self.raw[: start + size + 2]
+
+    def _frames(self, now: float) -> None:
+        while True:
+            end = self.body.find(b"\n\n")
+            if end < 0:
+                return
+            frame = bytes(self.body[:end])
+            del self.body[: end + 2]
+            event_id, data = None, None
+            for line in frame.split(b"\n"):
+                if line.startswith(b"id: "):
+                    event_id = line[4:]
+                elif line.startswith(b"data: "):
+                    data = line[6:]
+            if frame.startswith(b"event: unavailable"):
+                self.unavailable = True
+            if event_id is None or data is None:
+                continue  # the retry preamble, a heartbeat comment, unavailable
+            self.ids.append(int(event_id.split(b"-", 1)[0]))
+            sent = orjson.loads(data).get("sent")
+            if sent is not None:
+                self.latencies.append(now - sent)
+
+
+class Reader(threading.Thread):
+    """One client thread reading many streams through a selector."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.selector = selectors.DefaultSelector()
+        self.pending: queue.SimpleQueue[Stream] = queue.SimpleQueue()
+        self.stop = threading.Event()
+
+    def add(self, stream: Stream) -> None:
+        """Hand a connected stream to this reader (registered at its next wake-up)."""
+        stream.sock.setblocking(False)
+        self.pending.put(stream)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            while not self.pending.empty():
+                stream = self.pending.get()
+                self.selector.register(stream.sock, selectors.EVENT_READ, stream)
+            if not self.selector.get_map():
+                time.sleep(0.02)
+                continue
+            ready = self.selector.select(timeout=0.02)
+            now = time.time()
+            for key, _ in ready:
+                stream: Stream = key.data
+                try:
+                    data = stream.sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    stream.closed = True
+                    self.selector.unregister(stream.sock)
+                    continue
+                stream.feed(data, now)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(5)
+        for key in list(self.selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        while not self.pending.empty():
+            self.pending.get().sock.close()
+        self.selector.close()
+
+
+def open_stream(port: int, cookie: str, session: str) -> Stream:
+    """Connect and send the SSE request (blocking); the reader takes it from there."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    path = f"/runs/{SAMPLE_RUN}/{CONFIG}/agent/sessions/{session}/events"
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n"
+        "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+    )
+    sock.sendall(request.encode())
+    return Stream(session, sock)
+
+
+# -- one level -------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    """The figures of one N."""
+
+    variant: str
+    streams: int
+    opened: int = 0
+    refused: int = 0
+    unavailable: int = 0
+    held: int = 0
+    events: int = 0
+    received: int = 0
+    rss_before_kb: int = 0
+    rss_after_kb: int = 0
+    threads: int = 0
+    redis_clients: int = 0
+    web_cpu: float = 0.0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+
+def run_level(
+    variant: str, n: int, env: dict[str, str], tmp: Path, redis_url: str, rate: float,
+    seconds: float, readers: int,
+) -> Level:  # fmt: skip
+    """Start a web process, open ``n`` streams, append events for ``seconds``, measure."""
+    level = Level(variant, n)
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    keys = RelayKeys()
+    store = SessionStore(client, keys)
+    log = EventLog(client, keys)
+    run_dir = str(Path(env["CODEX_RELAY_RUNS_ROOT"]) / SAMPLE_RUN)
+    sessions = [store.create(USER, SAMPLE_RUN, CONFIG, "edit", run_dir).id for _ in range(n)]
+    with web_app(env, tmp / f"web-{variant}-{n}.log", APPS[variant]) as port:
+        pid = gunicorn_worker_pid(port)
+        user = HttpUser(port)
+        user.login(USER)
+        status, _ = user.request("GET", f"/runs/{SAMPLE_RUN}/{CONFIG}/agent/sessions")
+        if status != 200:
+            raise RuntimeError(f"listing sessions answered {status}")
+        level.rss_before_kb = status_field(pid, "VmRSS")
+        pool = [Reader(f"sse-reader-{i}") for i in range(readers)]
+        for reader in pool:
+            reader.start()
+        streams: list[Stream] = []
+        try:
+            for index, session in enumerate(sessions):
+                stream = open_stream(port, user.cookie, session)
+                streams.append(stream)
+                pool[index % readers].add(stream)
+            deadline = time.monotonic() + OPEN_TIMEOUT
+            while time.monotonic() < deadline:
+                if all(s.headers_done or s.closed for s in streams):
+                    break
+                time.sleep(0.05)
+            time.sleep(0.5)  # let the last streams reach their blocking XREAD
+            level.opened = sum(1 for s in streams if s.status == 200 and not s.closed)
+            expected = dict.fromkeys(sessions, 0)
+            cpu_before = cpu_seconds(pid)
+            start = time.perf_counter()
+            interval = 1.0 / rate
+            total = int(rate * seconds)
+            for i in range(total):
+                due = start + i * interval
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                session = sessions[i % n]
+                sent = time.time()
+                body = ev.event_body(session, 1, ev.MESSAGE, {"text": "tick", "sent": sent}, sent)
+                if log.append(session, 1, [body]):
+                    expected[session] += 1
+            level.seconds = time.perf_counter() - start
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while time.monotonic() < deadline:
+                if sum(len(s.ids) for s in streams) >= sum(expected.values()):
+                    break
+                time.sleep(0.05)
+            level.web_cpu = cpu_seconds(pid) - cpu_before
+            level.rss_after_kb = status_field(pid, "VmRSS")
+            level.threads = status_field(pid, "Threads")
+            level.redis_clients = int(client.info("clients")["connected_clients"])
+            level.events = sum(expected.values())
+            level.refused = sum(1 for s in streams if s.status not in (0, 200))
+            level.unavailable = sum(1 for s in streams if s.unavailable)
+            for stream in streams:
+                want = list(range(1, expected[stream.session] + 1))
+                level.received += len(stream.ids)
+                if not stream.closed and stream.status == 200 and stream.ids == want:
+                    level.held += 1
+                level.latencies += stream.latencies
+        finally:
+            for reader in pool:
+                reader.close()
+    client.close()
+    return level
+
+
+# -- reporting -------------------------------------------------------------------
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def report(levels: list[Level], rate: float, seconds: float) -> None:
+    rows = []
+    for level in levels:
+        base = next(b for b in levels if b.variant == level.variant and b.streams == 1)
+        base_p99 = percentile(base.latencies, 99) if base.latencies else float("nan")
+        lat = level.latencies or [float("nan")]
+        p99 = percentile(lat, 99)
+        per_stream = (level.rss_after_kb - level.rss_before_kb) / level.streams
+        rows.append([
+            f"{level.variant}, N={level.streams}", f"{level.opened}",
+            f"{level.refused}/{level.unavailable}", f"{level.held}",
+            f"{level.received}/{level.events}",
+            f"{level.rss_before_kb / 1024:.0f} -> {level.rss_after_kb / 1024:.0f}",
+            f"{per_stream:.0f}", f"{level.threads}", f"{level.redis_clients}",
+            _ms(percentile(lat, 50)), _ms(p99), _ms(max(lat)),
+            "baseline" if level is base else _ms(p99 - base_p99),
+            f"{level.web_cpu / level.seconds * 100:.0f}%",
+            "-" if level is base else f"{TARGET_STREAMS} held, p99 < {TARGET_P99_MS:g} ms",
+        ])  # fmt: skip
+    header = ("web app, streams", "open", "refused/unavail", "held", "events rcvd/sent",
+              "RSS MiB", "KiB/stream", "threads", "redis conns", "p50 ms", "p99 ms",
+              "max ms", "added p99 ms", "web CPU", "issue target")  # fmt: skip
+    title = (f"one gunicorn gthread worker ({WEB_THREADS} threads); events at {rate:g}/s in "
+             f"total round-robin over the N sessions for {seconds:g} s")  # fmt: skip
+    print_table(title, header, rows)
+    print(
+        "\nopen = 200 and open after the open phase; refused = non-200 answer; unavail = got"
+        " 'event: unavailable' (Redis error in the stream); held = open at the end and got"
+        " every event of its session, in order, once; latency = SSE frame at the client -"
+        " time.time() before EventLog.append; added p99 = p99 - the same variant's 1-stream"
+        " p99 (same total rate); web CPU = gunicorn worker CPU / wall in the event phase;"
+        " RSS = VmRSS before any stream -> after the event phase."
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--streams", default="100,250,500", help="comma-separated N values")
+    parser.add_argument("--rate", type=float, default=500.0, help="events per second in total")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--readers", type=int, default=4, help="client reader threads")
+    args = parser.parse_args(argv)
+    counts = [1] + [int(x) for x in args.streams.split(",") if x.strip()]
+    print("== concurrent SSE streams on one web process while events flow ==")
+    print(machine_line())
+    print(load_line())
+    print(f"RLIMIT_NOFILE raised to {raise_open_files(4 * max(counts) + 1024)}")
+    levels: list[Level] = []
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="load-sse-")))
+        server = stack.enter_context(EmbeddedRedis())
+        private_key, public_key = generate_keypair()
+        runs_root = tmp / "runs"
+        ensure_sample_run(runs_root)
+        env = {
+            "REDIS_URL": server.url,
+            "CODEX_RELAY_JWT_PRIVATE_KEY": private_key,
+            "CODEX_RELAY_JWT_PUBLIC_KEY": public_key,
+            "CODEX_RELAY_RUNS_ROOT": str(runs_root),
+            "CODEX_RELAY_DEMO_SECRET_KEY": secrets.token_hex(32),
+            "CODEX_RELAY_WEB_THREADS": str(WEB_THREADS),
+            "CODEX_RELAY_MCP_TRANSPORT": "off",
+        }
+        for variant in APPS:
+            for n in counts:
+                level = run_level(
+                    variant, n, env, tmp, server.url, args.rate, args.seconds, args.readers
+                )
+                levels.append(level)
+                print(f"  {variant}, N={n}: {level.held}/{n} held, {load_line()}")
+    report(levels, args.rate, args.seconds)
+    print(load_line())
+
+
+if __name__ == "__main__":
+    main()

@@ -132,32 +132,8 @@ def raise_open_files(wanted: int) -> int:
 # -- the web process ---------------------------------------------------------------
 
 
-def uncapped_app():  # type: ignore[no-untyped-def]
-    """The demo app with its Redis pool's connection cap lifted (a benchmark-side patch).
-
-    redis-py 8 caps a ``ConnectionPool`` at 100 connections by default, and
-    ``relay.runtime.redis_client`` does not set ``max_connections``; every
-    open SSE stream holds one connection in a blocking ``XREAD``. This
-    variant shows what one web process does once that cap is out of the way.
-    """
-    import relay.runtime as runtime
-
-    original = runtime.redis_client
-
-    def client(url: str):  # type: ignore[no-untyped-def]
-        made = original(url)
-        made.connection_pool.max_connections = 100_000
-        return made
-
-    runtime.redis_client = client  # type: ignore[assignment]
-    from blueprints.demo_app import create_app
-
-    return create_app()
-
-
 APPS = {
     "as shipped": "blueprints.demo_app:create_app()",
-    "pool uncapped": "benchmarks.load_sse_streams:uncapped_app()",
 }
 
 

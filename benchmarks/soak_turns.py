@@ -131,6 +131,8 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     counts: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
+    #: ``code: message`` of the error events of turns that did not complete.
+    failures: Counter[str] = field(default_factory=Counter)
     sessions: list[SessionSeen] = field(default_factory=list)
     started: int = 0
 
@@ -241,6 +243,7 @@ class Client(threading.Thread):
         if reconnect:
             self.tally.add("reconnect planned")
         in_turn, cancelled, reconnected = 0, False, False
+        errors_seen: list[str] = []
         deadline = time.monotonic() + TURN_DEADLINE
         while time.monotonic() < deadline:
             assert self.stream is not None
@@ -262,9 +265,14 @@ class Client(threading.Thread):
             if event.get("turn") != turn:
                 continue
             in_turn += 1
+            if event["type"] == "error":
+                errors_seen.append(f"{event.get('code')}: {str(event.get('message'))[:160]}")
             if event["type"] == "turn.completed":
                 with self.tally.lock:
                     self.tally.statuses[event["status"]] += 1
+                    if event["status"] in ("failed", "timeout"):
+                        for error in errors_seen or ["(no error event)"]:
+                            self.tally.failures[error] += 1
                 return
             if cancel and not cancelled:
                 early = cancel_early and event["type"] == "turn.queued"
@@ -432,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     for line in orphans + inside + errors + [f"stuck: {s}" for s in stuck]:
         print("  " + line)
+    for failure, count in tally.failures.most_common():
+        print(f"  failed turn x{count}: {failure}")
     print(load_line())
 
 

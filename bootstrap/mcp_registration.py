@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 
 from mcp_tools import TOOL_NAMES
-from relay.errors import RelayError
+from relay.errors import ConfigError
 from relay.settings import Settings
 from relay.turns import TurnRequest
 
@@ -37,9 +37,9 @@ def mcp_registration(
         return None, None
     if settings.mcp_transport == "http":
         if not settings.mcp_url:
-            raise RelayError(
-                "The worker has no MCP server URL (CODEX_RELAY_MCP_URL); the run's tools "
-                "are unavailable."
+            raise ConfigError(
+                "CODEX_RELAY_MCP_URL",
+                "the worker has no MCP server URL, so the run's tools are unavailable",
             )
         return McpRegistration(transport={"url": settings.mcp_url}, tools=MCP_TOOLS), request.token
     env = {

@@ -115,7 +115,9 @@ def _check_queued(rt: RelayRuntime, record: SessionRecord, turn: int, now: float
         # begin_turn happened but the job is not enqueued yet, or the web
         # process died in between: give it the stale window to appear.
         if now - record.heartbeat > rt.settings.stale_after:
-            finish_turn(rt, record, turn, "failed", error=("The turn was never queued.", "lost"))
+            finish_turn(
+                rt, record, turn, "failed", error=("The turn was never queued.", "job_lost")
+            )
             return "failed"
         return ""
     try:

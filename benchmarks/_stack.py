@@ -129,14 +129,18 @@ def model_server(tmp: Path) -> Iterator[ModelServer]:
 
 
 @contextmanager
-def web_app(env: dict[str, str], log_path: Path) -> Iterator[int]:
-    """The demo host app under gunicorn (``blueprints.gunicorn_conf``); yields its port."""
+def web_app(
+    env: dict[str, str], log_path: Path, app: str = "blueprints.demo_app:create_app()"
+) -> Iterator[int]:
+    """``app`` (default: the demo host app) under gunicorn with ``blueprints.gunicorn_conf``.
+
+    Yields its port once ``/agent/health`` answers.
+    """
     port = free_port()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:blueprints.gunicorn_conf",
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-             "blueprints.demo_app:create_app()"],
+             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app],
             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )  # fmt: skip

@@ -42,13 +42,10 @@ import resource
 import secrets
 import selectors
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,14 +54,14 @@ import redis
 
 from blueprints.demo_app import SAMPLE_RUN, ensure_sample_run
 from relay import events as ev
-from relay.embedded_redis import EmbeddedRedis, free_port
+from relay.embedded_redis import EmbeddedRedis
 from relay.event_log import EventLog
 from relay.keys import RelayKeys
 from relay.session_store import SessionStore
 from relay.tokens import generate_keypair
 
 from ._common import machine_line, percentile, print_table
-from ._stack import HttpUser, load_line, stop_process
+from ._stack import HttpUser, load_line, web_app
 
 USER = "loaduser"
 CONFIG = "default"
@@ -135,36 +132,6 @@ def raise_open_files(wanted: int) -> int:
 APPS = {
     "as shipped": "blueprints.demo_app:create_app()",
 }
-
-
-@contextmanager
-def web_app(env: dict[str, str], log_path: Path, app: str) -> Iterator[int]:
-    """``app`` under gunicorn with ``blueprints.gunicorn_conf``; yields its port."""
-    port = free_port()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:blueprints.gunicorn_conf",
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app],
-            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({proc.returncode}); see {log_path}")
-            try:
-                status, _ = HttpUser(port).request("GET", "/agent/health")
-                if status in (200, 503):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the web app did not start")
-            time.sleep(0.1)
-        yield port
-    finally:
-        stop_process(proc)
 
 
 # -- the multiplexed SSE client -------------------------------------------------

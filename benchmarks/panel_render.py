@@ -55,8 +55,14 @@ from ._common import machine_line, percentile, print_table
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 RUN = "sample-run"
 USER = "bench"
 TURN_SIZE = 20  # events per turn (a multiple of STREAM_CHUNK)
@@ -67,18 +73,28 @@ KEY_DELAY_MS = 25
 TARGET_LATENCY_MS = 50.0
 
 # Nodes a rendered event adds to the log (tool.completed updates its card in place).
-_NODES = {"turn.queued": 1, "message": 1, "reasoning": 1, "tool.started": 1, "usage": 1,
-          "turn.completed": 1}
+_NODES = {
+    "turn.queued": 1,
+    "message": 1,
+    "reasoning": 1,
+    "tool.started": 1,
+    "usage": 1,
+    "turn.completed": 1,
+}
 
-_MESSAGE = ("Here is what I found in **turn {turn}**, step {i}:\n\n- the inputs look fine\n"
-            "- `metrics.json` has the accuracy\n\n```python\nprint({i})\n```\n")
+_MESSAGE = (
+    "Here is what I found in **turn {turn}**, step {i}:\n\n- the inputs look fine\n"
+    "- `metrics.json` has the accuracy\n\n```python\nprint({i})\n```\n"
+)
 
 
 def turn_events(session: str, turn: int) -> list[dict[str, Any]]:
     """One turn of TURN_SIZE events: queued, started, 16 mixed, usage, completed."""
     body = ev.event_body
-    out = [body(session, turn, "turn.queued", {"message": f"question number {turn}"}),
-           body(session, turn, "turn.started", {"thread_id": "bench-thread"})]
+    out = [
+        body(session, turn, "turn.queued", {"message": f"question number {turn}"}),
+        body(session, turn, "turn.started", {"thread_id": "bench-thread"}),
+    ]
     i = 0
     while len(out) < TURN_SIZE - 2:
         kind = i % 4
@@ -87,17 +103,37 @@ def turn_events(session: str, turn: int) -> list[dict[str, Any]]:
         elif kind == 1:
             out.append(body(session, turn, "reasoning", {"text": f"Thinking about step {i}."}))
         else:
-            tool = {"id": f"item_{i}", "kind": "command", "title": f"cat file-{i}.txt",
-                    "command": f"cat file-{i}.txt", "status": "in_progress"}
+            tool = {
+                "id": f"item_{i}",
+                "kind": "command",
+                "title": f"cat file-{i}.txt",
+                "command": f"cat file-{i}.txt",
+                "status": "in_progress",
+            }
             out.append(body(session, turn, "tool.started", {"tool": tool}))
-            done = tool | {"status": "completed", "exit_code": 0, "duration_ms": 12,
-                           "output": "\n".join(f"line {n} of file {i}" for n in range(6))}
+            done = tool | {
+                "status": "completed",
+                "exit_code": 0,
+                "duration_ms": 12,
+                "output": "\n".join(f"line {n} of file {i}" for n in range(6)),
+            }
             out.append(body(session, turn, "tool.completed", {"tool": done}))
         i += 1
     out = out[: TURN_SIZE - 2]
-    out.append(body(session, turn, "usage", {"input_tokens": 100, "cached_input_tokens": 0,
-                                              "output_tokens": 50, "reasoning_output_tokens": 0,
-                                              "thread_total": {}}))
+    out.append(
+        body(
+            session,
+            turn,
+            "usage",
+            {
+                "input_tokens": 100,
+                "cached_input_tokens": 0,
+                "output_tokens": 50,
+                "reasoning_output_tokens": 0,
+                "thread_total": {},
+            },
+        )
+    )
     out.append(body(session, turn, "turn.completed", {"status": "completed", "duration_ms": 900}))
     return out
 
@@ -127,14 +163,29 @@ class Stack:
         self.port = free_port()
         private, public = generate_keypair()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CODEX_RELAY_")}
-        env.update(REDIS_URL=self.redis_server.url, CODEX_RELAY_RUNS_ROOT=str(self.state / "runs"),
-                   CODEX_RELAY_JWT_PRIVATE_KEY=private, CODEX_RELAY_JWT_PUBLIC_KEY=public,
-                   CODEX_RELAY_DEMO_SECRET_KEY="panel-render-bench")
+        env.update(
+            REDIS_URL=self.redis_server.url,
+            CODEX_RELAY_RUNS_ROOT=str(self.state / "runs"),
+            CODEX_RELAY_JWT_PRIVATE_KEY=private,
+            CODEX_RELAY_JWT_PUBLIC_KEY=public,
+            CODEX_RELAY_DEMO_SECRET_KEY="panel-render-bench",
+        )
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:blueprints.gunicorn_conf",
-             "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning",
-             "blueprints.demo_app:create_app()"],
-            env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:blueprints.gunicorn_conf",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "blueprints.demo_app:create_app()",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
         )
         self._wait()
 
@@ -179,14 +230,15 @@ class Stack:
 def open_panel(browser: Browser, stack: Stack, session: str) -> Page:
     """A fresh context on the run page, the panel resuming ``session`` and connected."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    ctx.add_init_script(
-        f"localStorage.setItem('codex-relay:session:{RUN}:default', {session!r})")
+    ctx.add_init_script(f"localStorage.setItem('codex-relay:session:{RUN}:default', {session!r})")
     page = ctx.new_page()
     assert page.request.post(f"{stack.base}/demo/login", data={"user": USER}).status == 200
     page.goto(f"{stack.base}/runs/{RUN}/default/")
     page.wait_for_function(
         "() => { const p = document.querySelector('codex-relay-panel');"
-        " return p && p.connectionState === 'connected'; }", timeout=20_000)
+        " return p && p.connectionState === 'connected'; }",
+        timeout=20_000,
+    )
     return page
 
 
@@ -225,11 +277,18 @@ def bench_render(browser: Browser, stack: Stack, count: int) -> dict[str, float]
     seen = page.evaluate("window.__watch")
     end_to_end = (time.perf_counter() - started) * 1000
     nodes = page.evaluate(
-        "document.querySelector('codex-relay-panel').shadowRoot.querySelectorAll('*').length")
+        "document.querySelector('codex-relay-panel').shadowRoot.querySelectorAll('*').length"
+    )
     heap_after = heap_mb(page)
     page.context.close()
-    return {"e2e": end_to_end, "in_page": seen["last"] - seen["first"], "heap_before": heap_before,
-            "heap_after": heap_after, "nodes": nodes, "children": seen["count"]}
+    return {
+        "e2e": end_to_end,
+        "in_page": seen["last"] - seen["first"],
+        "heap_before": heap_before,
+        "heap_after": heap_after,
+        "nodes": nodes,
+        "children": seen["count"],
+    }
 
 
 _LATENCY = """() => {
@@ -264,7 +323,7 @@ def bench_input(browser: Browser, stack: Stack, stream: bool) -> dict[str, Any]:
         next_at = time.perf_counter()
         while not stop.is_set():
             for chunk_start in range(0, TURN_SIZE, STREAM_CHUNK):
-                events = turn_events(session, turn)[chunk_start:chunk_start + STREAM_CHUNK]
+                events = turn_events(session, turn)[chunk_start : chunk_start + STREAM_CHUNK]
                 log.append(session, turn, events)
                 sent[0] += len(events)
                 next_at += STREAM_CHUNK / STREAM_RATE
@@ -290,10 +349,16 @@ def bench_input(browser: Browser, stack: Stack, stream: bool) -> dict[str, Any]:
     typed_ok = box.input_value() == TYPED
     rendered = page.evaluate(
         "document.querySelector('codex-relay-panel').shadowRoot"
-        ".querySelector('[role=log]').children.length")
+        ".querySelector('[role=log]').children.length"
+    )
     page.context.close()
-    return {"lat": latencies, "delay": delays, "typed_ok": typed_ok,
-            "rate": sent[0] / (elapsed + 1.0) if stream else 0.0, "rendered": rendered}
+    return {
+        "lat": latencies,
+        "delay": delays,
+        "typed_ok": typed_ok,
+        "rate": sent[0] / (elapsed + 1.0) if stream else 0.0,
+        "rendered": rendered,
+    }
 
 
 def main() -> None:
@@ -318,28 +383,59 @@ def main() -> None:
     base = render[100]
     rows = []
     for n, runs in render.items():
-        rows.append([
-            f"{n:,} events ({runs[0]['children']} log items)" + (" baseline" if n == 100 else ""),
-            f"{med(runs, 'e2e'):.0f}", f"{med(runs, 'in_page'):.0f}",
-            f"{med(runs, 'e2e') / med(base, 'e2e'):.1f}x",
-            f"{med(runs, 'heap_before'):.1f}", f"{med(runs, 'heap_after'):.1f}",
-            f"{med(runs, 'nodes'):.0f}",
-        ])
-    print_table("Render: events appended to the session's stream at once (median of 3)",
-                ["workload", "end to end ms", "in page ms", "vs 100", "heap before MB",
-                 "heap after MB", "panel DOM nodes"], rows)
+        rows.append(
+            [
+                f"{n:,} events ({runs[0]['children']} log items)"
+                + (" baseline" if n == 100 else ""),
+                f"{med(runs, 'e2e'):.0f}",
+                f"{med(runs, 'in_page'):.0f}",
+                f"{med(runs, 'e2e') / med(base, 'e2e'):.1f}x",
+                f"{med(runs, 'heap_before'):.1f}",
+                f"{med(runs, 'heap_after'):.1f}",
+                f"{med(runs, 'nodes'):.0f}",
+            ]
+        )
+    print_table(
+        "Render: events appended to the session's stream at once (median of 3)",
+        [
+            "workload",
+            "end to end ms",
+            "in page ms",
+            "vs 100",
+            "heap before MB",
+            "heap after MB",
+            "panel DOM nodes",
+        ],
+        rows,
+    )
 
     def lat_row(name: str, r: dict[str, Any]) -> list[str]:
         lat = r["lat"]
-        return [name, str(len(lat)), f"{statistics.median(lat):.1f}", f"{percentile(lat, 95):.1f}",
-                f"{max(lat):.1f}", f"{percentile(r['delay'], 95):.1f}",
-                "yes" if r["typed_ok"] else "NO", f"{r['rate']:.0f}" if r["rate"] else "-",
-                f"< {TARGET_LATENCY_MS:.0f}"]
+        return [
+            name,
+            str(len(lat)),
+            f"{statistics.median(lat):.1f}",
+            f"{percentile(lat, 95):.1f}",
+            f"{max(lat):.1f}",
+            f"{percentile(r['delay'], 95):.1f}",
+            "yes" if r["typed_ok"] else "NO",
+            f"{r['rate']:.0f}" if r["rate"] else "-",
+            f"< {TARGET_LATENCY_MS:.0f}",
+        ]
 
     print_table(
         f"Input latency: keydown to the next frame after input, {KEY_DELAY_MS} ms between keys",
-        ["panel", "keys", "median ms", "p95 ms", "max ms", "handler delay p95 ms",
-         "text intact", "events/s", "target ms"],
+        [
+            "panel",
+            "keys",
+            "median ms",
+            "p95 ms",
+            "max ms",
+            "handler delay p95 ms",
+            "text intact",
+            "events/s",
+            "target ms",
+        ],
         [lat_row("idle (baseline)", idle), lat_row("streaming 200 events/s", busy)],
     )
     print(f"(log items rendered during the streaming run: {busy['rendered']})")

@@ -38,6 +38,9 @@ MAX_RECORDED_REQUESTS = 200
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of turns from several
+    # workers would see refused connections, and Codex (retries off) a failure.
+    request_queue_size = 128
     owner: DevModelServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -617,21 +617,16 @@ def test_cli_refuses_a_bad_scenario_file(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------
 # The real Codex CLI against the server
 
-CODEX_BIN = os.environ.get(
-    "CODEX_RELAY_CODEX_BIN",
-    "/tmp/setup/codex/node_modules/@openai/codex-linux-x64/vendor/"
-    "x86_64-unknown-linux-musl/bin/codex",
-)
-needs_codex = pytest.mark.skipif(not os.access(CODEX_BIN, os.X_OK), reason="no codex binary")
 
-
-def _run_codex(server: DevModelServer, tmp_path: Path, prompt: str) -> tuple[int, list[Json]]:
+def _run_codex(
+    codex_bin: str, server: DevModelServer, tmp_path: Path, prompt: str
+) -> tuple[int, list[Json]]:
     """Runs one ``codex exec --json`` turn against ``server``; returns exit code and events."""
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(codex_model_catalog()))
     (tmp_path / "home").mkdir(exist_ok=True)
     (tmp_path / "work").mkdir(exist_ok=True)
-    args = [CODEX_BIN, "exec", "--json", "--skip-git-repo-check", "-s", "workspace-write"]
+    args = [codex_bin, "exec", "--json", "--skip-git-repo-check", "-s", "workspace-write"]
     args += ["-C", str(tmp_path / "work"), "-c", 'approval_policy="never"', "-m", "devmodel"]
     args += codex_config_overrides(server.base_url, catalog_path=str(catalog))
     env = dict(os.environ, CODEX_HOME=str(tmp_path / "home"))
@@ -648,9 +643,10 @@ def _completed(events: list[Json], kind: str) -> list[Json]:
 
 
 @pytest.mark.codex
-@needs_codex
-def test_codex_shows_the_plain_answer(server: DevModelServer, tmp_path: Path) -> None:
-    code, events = _run_codex(server, tmp_path, "#scenario:hello")
+def test_codex_shows_the_plain_answer(
+    codex_bin: str, server: DevModelServer, tmp_path: Path
+) -> None:
+    code, events = _run_codex(codex_bin, server, tmp_path, "#scenario:hello")
     assert code == 0
     assert [e["type"] for e in events] == [
         "thread.started",
@@ -664,12 +660,11 @@ def test_codex_shows_the_plain_answer(server: DevModelServer, tmp_path: Path) ->
 
 
 @pytest.mark.codex
-@needs_codex
 def test_codex_runs_the_shell_command_and_reports_its_output(
-    server: DevModelServer, tmp_path: Path
+    codex_bin: str, server: DevModelServer, tmp_path: Path
 ) -> None:
     server.add_scenario("echo", [{"shell": "echo relay-$((6*7))"}, {"say": "{{last_output}}"}])
-    code, events = _run_codex(server, tmp_path, "#scenario:echo")
+    code, events = _run_codex(codex_bin, server, tmp_path, "#scenario:echo")
     assert code == 0
     (command,) = _completed(events, "command_execution")
     assert "echo relay-$((6*7))" in command["command"]
@@ -679,9 +674,10 @@ def test_codex_runs_the_shell_command_and_reports_its_output(
 
 
 @pytest.mark.codex
-@needs_codex
-def test_codex_fails_the_turn_on_http_500(server: DevModelServer, tmp_path: Path) -> None:
-    code, events = _run_codex(server, tmp_path, "#scenario:http_500")
+def test_codex_fails_the_turn_on_http_500(
+    codex_bin: str, server: DevModelServer, tmp_path: Path
+) -> None:
+    code, events = _run_codex(codex_bin, server, tmp_path, "#scenario:http_500")
     assert code == 1
     assert events[-1]["type"] == "turn.failed"
     assert events[-1]["error"]["message"]

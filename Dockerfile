@@ -12,16 +12,19 @@ COPY bootstrap bootstrap
 COPY blueprints blueprints
 COPY mcp_tools mcp_tools
 COPY static static
+# The pinned Codex CLI (npm ships the native binary for this platform);
+# install-codex prints "Codex CLI <version> at <path>".
 RUN pip install --no-cache-dir . \
- && codex-relay install-codex --prefix /opt/codex-cli
+ && codex-relay install-codex --prefix /opt/codex-cli > /tmp/codex.txt \
+ && ln -s "$(awk '{print $NF}' /tmp/codex.txt)" /usr/local/bin/codex \
+ && codex --version
 
-# The pinned Codex CLI installed above (npm ships the native binary).
-ENV CODEX_RELAY_CODEX_BIN=/opt/codex-cli/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex \
+ENV CODEX_RELAY_CODEX_BIN=/usr/local/bin/codex \
     CODEX_RELAY_WORK_DIR=/var/lib/codex-relay \
     PYTHONUNBUFFERED=1
 
 RUN useradd --create-home --uid 10001 relay \
- && mkdir -p /var/lib/codex-relay /runs && chown relay /var/lib/codex-relay
+ && mkdir -p /var/lib/codex-relay /runs && chown relay /var/lib/codex-relay /runs
 USER relay
 EXPOSE 8000
 CMD ["gunicorn", "-c", "python:blueprints.gunicorn_conf", "--workers", "2", \

@@ -223,3 +223,23 @@ def test_web_and_worker_commands_serve_a_healthy_stack(compose, stack):
     ]
     check[0] = sys.executable if check[0] == "python" else check[0]
     assert subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+
+def test_the_dockerfiles_codex_install_step_works_as_a_plain_process(tmp_path):
+    # The Dockerfile runs `codex-relay install-codex --prefix /opt/codex-cli` and
+    # links the path it prints (its last word) as /usr/local/bin/codex.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "codex-relay install-codex --prefix /opt/codex-cli" in dockerfile
+    assert "CODEX_RELAY_CODEX_BIN=/usr/local/bin/codex" in dockerfile
+    result = subprocess.run(
+        [sys.executable, "-m", "relay.cli", "install-codex", "--prefix", str(tmp_path / "cli")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    printed = result.stdout.split()[-1]
+    link = tmp_path / "codex"
+    link.symlink_to(printed)
+    version = subprocess.run([str(link), "--version"], capture_output=True, text=True, check=True)
+    assert "0.169.0" in version.stdout

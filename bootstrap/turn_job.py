@@ -16,6 +16,7 @@ import socket
 import time
 from typing import Any
 
+import orjson
 import redis
 from rq import get_current_job
 
@@ -312,12 +313,27 @@ class TurnRunner:
         if self._pubsub is not None:
             message = self._pubsub.get_message(timeout=0)
             while message is not None:
-                if b'"cancel"' in message.get("data", b""):
+                if self._is_cancel(message.get("data")):
                     return True
                 message = self._pubsub.get_message(timeout=0)
         flag = self.rt.redis.get(self.rt.keys.cancel(self.req.session, self.req.turn))
         self._shutdown = flag == SHUTDOWN_CANCEL.encode()
         return flag is not None
+
+    def _is_cancel(self, data: Any) -> bool:
+        """Whether a control message on ``agent_chat-<session>`` cancels this turn.
+
+        Host bridges may send ``{"type": "cancel"}`` (this turn, whatever it is)
+        or ``{"type": "cancel", "turn": N}``; user messages on the channel are not
+        control messages.
+        """
+        try:
+            control = orjson.loads(data)
+        except (orjson.JSONDecodeError, TypeError):
+            return False
+        if not isinstance(control, dict) or control.get("type") != "cancel":
+            return False
+        return control.get("turn") in (None, self.req.turn)
 
     def _close_pubsub(self) -> None:
         try:

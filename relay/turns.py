@@ -104,20 +104,11 @@ def start_turn(
             profile=profile,
             enqueued_at=now,
         )
-        rt.events.append(
-            record.id,
-            turn,
-            [
-                ev.event_body(
-                    record.id,
-                    turn,
-                    ev.TURN_QUEUED,
-                    {
-                        "message": message,
-                    },
-                )
-            ],
-        )
+        queued = ev.event_body(record.id, turn, ev.TURN_QUEUED, {"message": message})
+        rt.events.append(record.id, turn, [queued])
+        # Host bridges follow the user's messages on agent_chat-<session> (DESIGN).
+        user_message = {"type": "message", "session": record.id, "turn": turn, "message": message}
+        rt.redis.publish(chat_channel(record.id), orjson.dumps(user_message))
         job = rt.queue().enqueue(
             JOB_FUNCTION,
             request.to_dict(),

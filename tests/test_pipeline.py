@@ -543,3 +543,42 @@ def test_in_the_default_sandbox_commands_cannot_read_any_other_process_environme
     assert "PATH=" in tool["output"]  # it did read the environments it could see
     for value in secrets.values():
         assert value not in tool["output"]
+
+
+def test_agent_chat_carries_user_messages_and_only_a_cancel_control_stops_a_turn(
+    turns, devmodel, redis_client
+):
+    import orjson
+
+    devmodel.add_scenario("sleepy6", [{"shell": "sleep 36.5", "timeout_ms": 60000}])
+    session = turns.new_session()
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(f"agent_chat-{session.id}")
+    worker = turns.spawn_worker()
+    try:
+        turns.start(session, "#scenario:sleepy6 cancel")
+        message = None
+        while message is None:
+            message = pubsub.get_message(timeout=1)
+        assert orjson.loads(message["data"]) == {
+            "type": "message",
+            "session": session.id,
+            "turn": 1,
+            "message": "#scenario:sleepy6 cancel",
+        }
+        turns.wait_for(session, "tool.started")
+        channel = f"agent_chat-{session.id}"
+        # Not control messages: the turn goes on.
+        redis_client.publish(channel, b'{"type": "message", "message": "cancel"}')
+        redis_client.publish(channel, b'{"type": "cancel", "turn": 99}')
+        redis_client.publish(channel, b"not json")
+        time.sleep(1)
+        assert "turn.completed" not in turns.types(session)
+        # A host bridge's cancel: the turn ends as cancelled.
+        redis_client.publish(channel, b'{"type": "cancel"}')
+        assert turns.wait_for(session, "turn.completed")["status"] == "cancelled"
+        assert _wait_gone("sleep 36.5")
+    finally:
+        pubsub.close()
+        worker.terminate()
+        worker.wait(10)

@@ -170,3 +170,45 @@ def test_an_edit_waits_for_the_lock_and_then_gives_up_clearly(tmp_path: Path) ->
     assert (run / "reports" / "r.md").read_text() == "# A\n\nold\n"
     reports.replace_report_section(run, "r", "A", "new")  # the lock is free again
     shutil.rmtree(run)
+
+
+def test_a_writer_killed_inside_the_write_and_rename_window_never_breaks_the_report(
+    tmp_path: Path,
+) -> None:
+    # Random delays mostly kill a writer while it parses; here each kill is aimed
+    # at the moment its temporary file exists (written, being fsynced or renamed).
+    run = tmp_path / "run"
+    reports_dir = run / "reports"
+    reports_dir.mkdir(parents=True)
+    report = reports_dir / "r.md"
+    first_text = "".join(f"first version, line {n}\n" for n in range(3000))
+    second_text = "".join(f"second version, line {n}\n" for n in range(3000))
+    (tmp_path / "first.md").write_text(first_text)
+    (tmp_path / "second.md").write_text(second_text)
+    original = _report("the original body")
+    valid = {original, _report(first_text.strip()), _report(second_text.strip())}
+    report.write_text(original)
+
+    aimed = 0
+    for iteration in range(20):
+        writer = _ready(_spawn(run, tmp_path / "first.md", tmp_path / "second.md"))
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if any(name.endswith(".tmp") for name in os.listdir(reports_dir)):
+                aimed += 1
+                break
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        writer.stdin.close()
+        assert writer.stdout is not None
+        writer.stdout.close()
+        assert report.read_text() in valid, f"iteration {iteration}: neither old nor new"
+        for backup in (reports_dir / ".backups").glob("r.*.md"):
+            assert backup.read_text() in valid, f"iteration {iteration}: a broken backup"
+    print(f"{aimed} of 20 kills aimed inside the write-and-rename window")
+    assert aimed >= 10  # most kills really landed inside the window
+    reports.replace_report_section(run, "r", "Intro", "cleaned up")
+    assert not list(run.rglob("*.tmp"))

@@ -49,6 +49,7 @@ from relay.tokens import generate_keypair, sign_run_token
 from relay.turns import TurnRequest, start_turn
 
 from ._common import machine_line, percentile, print_table
+from ._stack import relay_environment
 
 RUNS = 20
 WARMUP = 2
@@ -67,24 +68,6 @@ class Timing:
 
 
 # -- the stack ---------------------------------------------------------------
-
-
-def relay_environment(
-    redis_url: str, model_url: str, catalog: str, public_key: str, work_dir: str
-) -> dict[str, str]:
-    """The worker's settings, as ``tests/conftest.py``'s ``relay_env`` sets them."""
-    return {
-        "REDIS_URL": redis_url,
-        "CODEX_RELAY_CODEX_BIN": probe_codex(locate_codex(None)).path,
-        "CODEX_RELAY_MODEL_BASE_URL": model_url,
-        "CODEX_RELAY_MODEL": "devmodel",
-        "CODEX_RELAY_MODEL_CATALOG": catalog,
-        "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
-        "CODEX_RELAY_JWT_PUBLIC_KEY": public_key,
-        "CODEX_RELAY_WORK_DIR": work_dir,
-        "CODEX_RELAY_MCP_TRANSPORT": "off",
-        "CODEX_RELAY_TURN_TIMEOUT": str(TURN_TIMEOUT),
-    }
 
 
 @contextmanager

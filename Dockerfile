@@ -28,4 +28,4 @@ RUN useradd --create-home --uid 10001 relay \
 USER relay
 EXPOSE 8000
 CMD ["gunicorn", "-c", "python:blueprints.gunicorn_conf", "--workers", "2", \
-     "--bind", "0.0.0.0:8000", "blueprints.demo_app:create_app()"]
+     "--bind", "0.0.0.0:8000", "cli.demo_app:create_app()"]

@@ -1,8 +1,8 @@
 """Real processes for the end-to-end benchmarks: the scripted model, workers, the web app.
 
 Everything here is the shipped code started the way a deployment (or
-``codex-relay demo``) starts it, on loopback: ``python -m relay.devmodel``,
-``python -m relay.cli worker`` and the demo host app under gunicorn with
+``codex-relay demo``) starts it, on loopback: ``python -m devmodel``,
+``python -m cli worker`` and the demo host app under gunicorn with
 ``blueprints.gunicorn_conf``. Every process is stopped by its own pid.
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from relay.devmodel import codex_model_catalog
-from relay.embedded_redis import free_port
+from cli.embedded_redis import free_port
+from devmodel import codex_model_catalog
 
 __all__ = [
     "HttpUser",
@@ -106,11 +106,11 @@ class ModelServer:
 
 @contextmanager
 def model_server(tmp: Path) -> Iterator[ModelServer]:
-    """``python -m relay.devmodel`` on a free loopback port, and a catalog describing it."""
+    """``python -m devmodel`` on a free loopback port, and a catalog describing it."""
     catalog = tmp / "devmodel-catalog.json"
     catalog.write_text(json.dumps(codex_model_catalog()))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "relay.devmodel", "--host", "127.0.0.1", "--port", str(free_port())],
+        [sys.executable, "-m", "devmodel", "--host", "127.0.0.1", "--port", str(free_port())],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -130,7 +130,7 @@ def model_server(tmp: Path) -> Iterator[ModelServer]:
 
 @contextmanager
 def web_app(
-    env: dict[str, str], log_path: Path, app: str = "blueprints.demo_app:create_app()"
+    env: dict[str, str], log_path: Path, app: str = "cli.demo_app:create_app()"
 ) -> Iterator[int]:
     """``app`` (default: the demo host app) under gunicorn with ``blueprints.gunicorn_conf``.
 

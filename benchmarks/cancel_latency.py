@@ -42,7 +42,7 @@ import orjson
 
 from bootstrap.codex_binary import locate_codex, probe_codex
 from bootstrap.codex_process import descendants
-from relay.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
 from relay.settings import load_settings

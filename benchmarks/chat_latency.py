@@ -1,7 +1,7 @@
 """Chat latency: POST chat -> first SSE event, and -> ``turn.started``, through the real stack.
 
 The whole path runs as real processes on loopback: an embedded Redis, the
-scripted model (``python -m relay.devmodel``, scenario ``hello``: one
+scripted model (``python -m devmodel``, scenario ``hello``: one
 text-only answer), one ``codex-relay worker`` (already running and idle;
 ``CODEX_RELAY_MCP_TRANSPORT=off``) running the real Codex CLI, and the demo
 host app under gunicorn (``blueprints.gunicorn_conf``). This process is the
@@ -38,11 +38,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from blueprints.demo_app import ensure_sample_run
 from bootstrap.codex_binary import locate_codex, probe_codex
 from bootstrap.codex_home import CodexHome, codex_environment
 from bootstrap.prompt import build_prompt
-from relay.embedded_redis import EmbeddedRedis
+from cli.demo_app import ensure_sample_run
+from cli.embedded_redis import EmbeddedRedis
 from relay.runtime import RelayRuntime
 from relay.settings import Settings, load_settings
 from relay.tokens import generate_keypair

@@ -46,8 +46,8 @@ from pathlib import Path
 import orjson
 import redis
 
-from blueprints.demo_app import ensure_sample_run
-from relay.embedded_redis import EmbeddedRedis
+from cli.demo_app import ensure_sample_run
+from cli.embedded_redis import EmbeddedRedis
 from relay.runtime import RelayRuntime
 from relay.settings import load_settings
 from relay.tokens import generate_keypair

@@ -52,9 +52,9 @@ from pathlib import Path
 import orjson
 import redis
 
-from blueprints.demo_app import SAMPLE_RUN, ensure_sample_run
+from cli.demo_app import SAMPLE_RUN, ensure_sample_run
+from cli.embedded_redis import EmbeddedRedis
 from relay import events as ev
-from relay.embedded_redis import EmbeddedRedis
 from relay.event_log import EventLog
 from relay.keys import RelayKeys
 from relay.session_store import SessionStore
@@ -130,7 +130,7 @@ def raise_open_files(wanted: int) -> int:
 
 
 APPS = {
-    "as shipped": "blueprints.demo_app:create_app()",
+    "as shipped": "cli.demo_app:create_app()",
 }
 
 

@@ -1,7 +1,7 @@
 """Concurrent turns through 4 relay workers vs the same Codex turns run directly, 4 at a time.
 
 Both sides run the real Codex CLI against the scripted model (``python -m
-relay.devmodel``, its own process) with the relay's ``config.toml``
+devmodel``, its own process) with the relay's ``config.toml``
 (``bootstrap.codex_home.CodexHome``), environment (``codex_environment``),
 argv and prompt, in two scenarios: ``hello`` (one text-only answer) and
 ``shell_ls`` (a shell round trip: ``ls -la``, then an answer).
@@ -58,11 +58,11 @@ from pathlib import Path
 import orjson
 from rq import Worker
 
-from blueprints.demo_app import ensure_sample_run
 from bootstrap.codex_binary import locate_codex, probe_codex
 from bootstrap.codex_home import CodexHome, codex_environment
 from bootstrap.prompt import build_prompt
-from relay.embedded_redis import EmbeddedRedis
+from cli.demo_app import ensure_sample_run
+from cli.embedded_redis import EmbeddedRedis
 from relay.runtime import RelayRuntime
 from relay.settings import Settings, load_settings
 from relay.tokens import generate_keypair, sign_run_token
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
         for i in range(args.workers):
             with open(tmp / f"worker-{i}.log", "wb") as log:
                 workers.append(subprocess.Popen(
-                    [sys.executable, "-m", "relay.cli", "worker"], env={**os.environ, **env},
+                    [sys.executable, "-m", "cli", "worker"], env={**os.environ, **env},
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 ))  # fmt: skip
             stack.callback(stop_process, workers[-1])

@@ -29,7 +29,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from relay.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
 from relay.runtime import RelayRuntime
 from relay.settings import load_settings
 from relay.tokens import generate_keypair

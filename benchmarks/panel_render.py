@@ -44,8 +44,8 @@ from typing import Any
 import redis
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from cli.embedded_redis import EmbeddedRedis, free_port
 from relay import events as ev
-from relay.embedded_redis import EmbeddedRedis, free_port
 from relay.event_log import EventLog
 from relay.keys import RelayKeys
 from relay.session_store import SessionStore
@@ -157,7 +157,7 @@ class Stack:
         self.keys = RelayKeys()
         self.events = EventLog(self.client, self.keys)
         self.sessions = SessionStore(self.client, self.keys, 86_400)
-        from blueprints.demo_app import ensure_sample_run
+        from cli.demo_app import ensure_sample_run
 
         self.run_dir = ensure_sample_run(self.state / "runs")
         self.port = free_port()
@@ -181,7 +181,7 @@ class Stack:
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "warning",
-                "blueprints.demo_app:create_app()",
+                "cli.demo_app:create_app()",
             ],
             env=env,
             cwd=ROOT,

@@ -2,7 +2,7 @@
 
 A recorded Codex transcript is replicated until it holds at least
 ``MIN_EVENTS`` relay events, then pushed through each variant into a real
-Redis server (``relay.embedded_redis.EmbeddedRedis``, loopback):
+Redis server (``cli.embedded_redis.EmbeddedRedis``, loopback):
 
 - **relay**: exactly what ``bootstrap/turn_job.py`` does: the bytes arrive in
   pipe-sized reads (64 KiB); each read is decoded by ``JsonLinesDecoder``
@@ -37,8 +37,8 @@ from typing import Any
 import orjson
 import redis
 
+from cli.embedded_redis import EmbeddedRedis
 from relay import events as ev
-from relay.embedded_redis import EmbeddedRedis
 from relay.event_log import EventLog
 from relay.jsonl import BadLine, JsonLinesDecoder
 from relay.keys import RelayKeys, response_channel

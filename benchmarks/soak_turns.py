@@ -1,7 +1,7 @@
 """Soak: many turns through the real web app and 4 workers, with random cancels and reconnects.
 
 The real stack on loopback: an embedded Redis, the scripted model
-(``python -m relay.devmodel``), 4 ``codex-relay worker`` processes and the
+(``python -m devmodel``), 4 ``codex-relay worker`` processes and the
 demo host app under gunicorn (``blueprints.gunicorn_conf``). Client threads
 (``--clients``, default 8), each its own logged-in user, drive sessions over
 HTTP the way the panel does: keep the session's SSE stream open, ``POST
@@ -51,8 +51,8 @@ from typing import Any
 
 import orjson
 
-from blueprints.demo_app import SAMPLE_RUN, ensure_sample_run
-from relay.embedded_redis import EmbeddedRedis
+from cli.demo_app import SAMPLE_RUN, ensure_sample_run
+from cli.embedded_redis import EmbeddedRedis
 from relay.runtime import RelayRuntime
 from relay.settings import load_settings
 from relay.tokens import generate_keypair
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         for i in range(WORKERS):
             with open(tmp / f"worker-{i}.log", "wb") as log:
                 workers.append(subprocess.Popen(
-                    [sys.executable, "-m", "relay.cli", "worker"],
+                    [sys.executable, "-m", "cli", "worker"],
                     env={**os.environ, **worker_env}, stdout=log, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                 ))  # fmt: skip

@@ -1,7 +1,7 @@
 """Relay overhead per turn: a scripted turn through the RQ worker vs ``codex exec`` run directly.
 
 Both sides run the real Codex CLI against the scripted model
-(``relay.devmodel``, scenario ``hello``: one text-only answer), with the same
+(``devmodel``, scenario ``hello``: one text-only answer), with the same
 ``config.toml`` (written by ``bootstrap.codex_home.CodexHome``), the same
 environment (``codex_environment``), the same argv and the same prompt:
 
@@ -41,8 +41,8 @@ from rq import Worker
 from bootstrap.codex_binary import locate_codex, probe_codex
 from bootstrap.codex_home import CodexHome, codex_environment
 from bootstrap.prompt import build_prompt
-from relay.devmodel import DevModelServer, codex_model_catalog
-from relay.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
+from devmodel import DevModelServer, codex_model_catalog
 from relay.runtime import RelayRuntime
 from relay.settings import Settings, load_settings
 from relay.tokens import generate_keypair, sign_run_token
@@ -75,7 +75,7 @@ def running_worker(env: dict[str, str], log_path: Path) -> Iterator[subprocess.P
     """A long-running ``codex-relay worker`` process; stopped (by its pid) on exit."""
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "relay.cli", "worker"],
+            [sys.executable, "-m", "cli", "worker"],
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,

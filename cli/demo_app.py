@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request, session, url_for
 
-from .extension import CodexRelay
+from blueprints.extension import CodexRelay
 
 __all__ = ["create_app", "ensure_sample_run"]
 

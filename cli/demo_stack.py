@@ -20,8 +20,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from relay.tokens import generate_keypair
+
 from .embedded_redis import EmbeddedRedis, free_port
-from .tokens import generate_keypair
 
 __all__ = ["DemoStack", "run_demo"]
 
@@ -46,7 +47,7 @@ class DemoStack:
 
     def start(self) -> None:
         """Start every service and wait until the web app answers."""
-        from blueprints.demo_app import ensure_sample_run
+        from .demo_app import ensure_sample_run
 
         self.runs_root.mkdir(parents=True, exist_ok=True)
         ensure_sample_run(self.runs_root)
@@ -62,7 +63,7 @@ class DemoStack:
         self.env["CODEX_RELAY_JWT_PUBLIC_KEY"] = public_key
         if not (self.env.get("CODEX_RELAY_MODEL_BASE_URL") or self.env.get("OPENAI_API_KEY")):
             self._start_devmodel()
-        self._spawn("worker", [sys.executable, "-m", "relay.cli", "worker"], self.env)
+        self._spawn("worker", [sys.executable, "-m", "cli", "worker"], self.env)
         web_env = dict(self.env, CODEX_RELAY_JWT_PRIVATE_KEY=self.private_key)
         self._spawn(
             "web",
@@ -76,14 +77,14 @@ class DemoStack:
                 f"{self.host}:{self.port}",
                 "--log-level",
                 "warning",
-                "blueprints.demo_app:create_app()",
+                "cli.demo_app:create_app()",
             ],
             web_env,
         )
         self._wait_for_web()
 
     def _start_devmodel(self) -> None:
-        from .devmodel import codex_model_catalog
+        from devmodel import codex_model_catalog
 
         port = free_port()
         catalog = self.state_dir / "devmodel-catalog.json"
@@ -93,7 +94,7 @@ class DemoStack:
             [
                 sys.executable,
                 "-m",
-                "relay.devmodel",
+                "devmodel",
                 "--host",
                 "127.0.0.1",
                 "--port",

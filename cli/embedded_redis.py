@@ -18,7 +18,7 @@ import time
 
 import redis
 
-from .errors import RelayUnavailable
+from relay.errors import RelayUnavailable
 
 __all__ = ["EmbeddedRedis", "find_redis_server", "free_port"]
 

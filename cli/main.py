@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 import redis
 
-from . import cli_ops
-from .errors import RelayError
-from .logs import configure_logging, redact
-from .settings import load_settings
+from relay.errors import RelayError
+from relay.logs import configure_logging, redact
+from relay.settings import load_settings
+
+from . import operations as cli_ops
 
 __all__ = ["main"]
 
@@ -47,7 +48,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_devmodel(args: argparse.Namespace) -> int:
-    from . import devmodel
+    import devmodel
 
     argv = ["--host", args.host, "--port", str(args.port)]
     if args.scenarios:

@@ -1,6 +1,6 @@
 """What the operator subcommands of ``codex-relay`` do: status, sessions, cleanup, check.
 
-:mod:`relay.cli` parses the command line and calls one function here per
+:mod:`cli` parses the command line and calls one function here per
 subcommand; each returns the exit code (0 success, 1 failure). Output is a
 plain table, or JSON with ``--json``; colour only when stdout is a terminal
 and ``NO_COLOR`` is unset.
@@ -23,13 +23,13 @@ from typing import Any
 import orjson
 import redis
 
-from .errors import RelayError
-from .logs import redact
-from .overview import drop_expired_index_entries, session_row, session_rows, status_snapshot
-from .reaper import reap_stale_turns
-from .runtime import RelayRuntime, redis_client
-from .settings import Settings, load_settings
-from .turns import cancel_turn, delete_session
+from relay.errors import RelayError
+from relay.logs import redact
+from relay.overview import drop_expired_index_entries, session_row, session_rows, status_snapshot
+from relay.reaper import reap_stale_turns
+from relay.runtime import RelayRuntime, redis_client
+from relay.settings import Settings, load_settings
+from relay.turns import cancel_turn, delete_session
 
 __all__ = ["cmd_check", "cmd_cleanup", "cmd_sessions", "cmd_status"]
 
@@ -372,7 +372,7 @@ def _check_keys(settings: Settings) -> tuple[bool, str]:
 
 def _mcp_initialize(settings: Settings) -> tuple[bool, str]:
     """Start ``python -m mcp_tools`` over stdio with a minted token and complete ``initialize``."""
-    from .tokens import sign_run_token
+    from relay.tokens import sign_run_token
 
     assert settings.jwt_private_key
     with tempfile.TemporaryDirectory(prefix="codex-relay-check-") as run_dir:

@@ -96,7 +96,7 @@ Other routes: ``GET /_health``, ``GET /_scenarios`` (names), ``GET
 /_requests`` (the recorded ``/v1/responses`` bodies, newest last, bounded),
 ``DELETE /_requests``, ``GET /v1/models``.
 
-Run ``python -m relay.devmodel [--host H] [--port P] [--scenarios FILE]``; it
+Run ``python -m devmodel [--host H] [--port P] [--scenarios FILE]``; it
 prints ``devmodel listening on http://H:P/v1`` and serves until SIGTERM or
 SIGINT. :func:`codex_config_overrides` gives the ``codex -c`` arguments that
 point Codex at it.

@@ -1,4 +1,4 @@
-"""``python -m relay.devmodel``: serve the scripted model until SIGTERM or SIGINT."""
+"""``python -m devmodel``: serve the scripted model until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 

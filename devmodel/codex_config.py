@@ -19,7 +19,7 @@ def codex_model_catalog(model: str = DEFAULT_MODEL) -> Json:
             {
                 "slug": model,
                 "display_name": model,
-                "description": "Scripted offline stand-in (relay.devmodel), not a model.",
+                "description": "Scripted offline stand-in (devmodel), not a model.",
                 "default_reasoning_level": "low",
                 "supported_reasoning_levels": [{"effort": "low", "description": "scripted"}],
                 "shell_type": "unified_exec",
@@ -33,7 +33,7 @@ def codex_model_catalog(model: str = DEFAULT_MODEL) -> Json:
                 "truncation_policy": {"mode": "tokens", "limit": 10000},
                 "input_modalities": ["text"],
                 "experimental_supported_tools": [],
-                "base_instructions": "You are relay.devmodel, a scripted offline stand-in.",
+                "base_instructions": "You are devmodel, a scripted offline stand-in.",
             }
         ]
     }

@@ -1,7 +1,7 @@
 """The built-in scenarios, the demo's keyword routes and the checking of steps.
 
 What a scenario and a step are is described in the package docstring
-(:mod:`relay.devmodel`); :func:`validate_steps` enforces it.
+(:mod:`devmodel`); :func:`validate_steps` enforces it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class ScenarioError(ValueError):
 _DEMO_TEXT = """\
 ### Hello from the offline demo model
 
-This answer comes from **`relay.devmodel`**, the scripted stand-in that \
+This answer comes from **`devmodel`**, the scripted stand-in that \
 codex-relay uses when no real model is configured. It does not read or \
 understand your message; it plays scripts, so the whole pipeline (Codex, \
 the relay, the event stream and this panel) can be tried offline.

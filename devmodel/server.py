@@ -1,5 +1,5 @@
 """The HTTP server: routes, the background-thread :class:`DevModelServer`, and
-:func:`main`, the command line ``python -m relay.devmodel`` runs.
+:func:`main`, the command line ``python -m devmodel`` runs.
 """
 
 from __future__ import annotations
@@ -403,9 +403,9 @@ class DevModelServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m relay.devmodel``: serve until SIGTERM or SIGINT."""
+    """``python -m devmodel``: serve until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(
-        prog="python -m relay.devmodel",
+        prog="python -m devmodel",
         description="Scripted offline stand-in for a Responses-API model (not a model).",
     )
     parser.add_argument("--host", default="127.0.0.1")

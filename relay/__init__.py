@@ -12,8 +12,10 @@ Modules:
 * :mod:`relay.session_store` – sessions and the one-running-turn lock;
 * :mod:`relay.turns` – start, cancel and end turns; :mod:`relay.reaper` – the watchdog sweep;
 * :mod:`relay.tokens` – run tokens (EdDSA JWT) and their verification;
-* :mod:`relay.devmodel` – the scripted model server (a stand-in for a provider);
-* :mod:`relay.cli` – the ``codex-relay`` command.
+
+What is not core lives above it: the MCP tools (``mcp_tools``), the RQ job
+(``bootstrap``), the Flask extension (``blueprints``), and the tools for
+people (``cli``, ``devmodel``). Nothing here imports any of them.
 """
 
 __version__ = "0.1.0"

@@ -3,7 +3,7 @@
 Nothing here is a mock. ``redis_server`` is a Redis process for the whole
 session (a fresh, flushed database per test); ``codex_bin`` is the pinned
 Codex binary (installed by ``make setup``); ``devmodel`` is the project's
-scripted Responses-API server (``relay.devmodel``), the stand-in for a model
+scripted Responses-API server (``devmodel``), the stand-in for a model
 provider. ``relay_env`` points the relay's settings at all three through
 environment variables, exactly as a deployed worker would see them.
 """
@@ -25,8 +25,8 @@ import pytest
 import redis
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from relay.devmodel import DevModelServer, codex_model_catalog
-from relay.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
+from devmodel import DevModelServer, codex_model_catalog
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
 from relay.settings import Settings, load_settings
@@ -177,7 +177,7 @@ class TurnDriver:
         for more in extra_env:
             env.update(more)
         return subprocess.run(
-            [sys.executable, "-m", "relay.cli", "worker", "--burst"],
+            [sys.executable, "-m", "cli", "worker", "--burst"],
             env=env,
             capture_output=True,
             text=True,
@@ -193,7 +193,7 @@ class TurnDriver:
         log = tempfile.NamedTemporaryFile(prefix="worker-", suffix=".log", delete=False)
         with log:
             return subprocess.Popen(
-                [sys.executable, "-m", "relay.cli", "worker"],
+                [sys.executable, "-m", "cli", "worker"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -268,11 +268,11 @@ def _no_leftover_codex(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture
 def app(relay_env: dict[str, str], keypair: tuple[str, str], run_dir: Path) -> Any:
-    """The demo host app (``blueprints.demo_app``) over the test run's root.
+    """The demo host app (``cli.demo_app``) over the test run's root.
 
     Only the web app gets the private key (through its config), as in production.
     """
-    from blueprints.demo_app import create_app
+    from cli.demo_app import create_app
 
     return create_app(
         {

@@ -123,7 +123,7 @@ def test_default_policy_denies_everyone(relay_env, keypair, run_dir):
 
 
 def test_admin_views_can_be_switched_off(relay_env, keypair, run_dir):
-    from blueprints.demo_app import create_app
+    from cli.demo_app import create_app
 
     app = create_app(
         {

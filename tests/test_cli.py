@@ -39,7 +39,7 @@ def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     full = dict(os.environ)
     full.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "relay.cli", *argv],
+        [sys.executable, "-m", "cli", *argv],
         env=full,
         capture_output=True,
         text=True,

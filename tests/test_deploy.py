@@ -26,7 +26,7 @@ import pytest
 import redis
 import yaml
 
-from relay.embedded_redis import find_redis_server, free_port
+from cli.embedded_redis import find_redis_server, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -97,7 +97,7 @@ def test_web_runs_gunicorn_with_the_relay_config_and_a_health_check(compose):
     command = web["command"]
     assert command[0] == "gunicorn"
     assert command[command.index("-c") + 1] == "python:blueprints.gunicorn_conf"
-    assert command[-1] == "blueprints.demo_app:create_app()"
+    assert command[-1] == "cli.demo_app:create_app()"
     assert "/agent/health" in " ".join(web["healthcheck"]["test"])
     assert web["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "runs:/runs" in web["volumes"]
@@ -232,7 +232,7 @@ def test_the_dockerfiles_codex_install_step_works_as_a_plain_process(tmp_path):
     assert "codex-relay install-codex --prefix /opt/codex-cli" in dockerfile
     assert "CODEX_RELAY_CODEX_BIN=/usr/local/bin/codex" in dockerfile
     result = subprocess.run(
-        [sys.executable, "-m", "relay.cli", "install-codex", "--prefix", str(tmp_path / "cli")],
+        [sys.executable, "-m", "cli", "install-codex", "--prefix", str(tmp_path / "cli")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,4 +1,4 @@
-"""The scripted model server (relay.devmodel), over real HTTP and with the real Codex CLI."""
+"""The scripted model server (devmodel), over real HTTP and with the real Codex CLI."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay.devmodel import (
+from devmodel import (
     BUILTIN_SCENARIOS,
     DevModelServer,
     ScenarioError,
@@ -574,7 +574,7 @@ def test_cli_prints_its_url_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None
     scenarios = tmp_path / "scenarios.json"
     scenarios.write_text(json.dumps({"from_file": [{"say": "loaded"}]}))
     process = subprocess.Popen(
-        [sys.executable, "-m", "relay.devmodel", "--scenarios", str(scenarios)],
+        [sys.executable, "-m", "devmodel", "--scenarios", str(scenarios)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -605,7 +605,7 @@ def test_cli_refuses_a_bad_scenario_file(tmp_path: Path) -> None:
     scenarios = tmp_path / "scenarios.json"
     scenarios.write_text(json.dumps({"broken": [{"sya": "typo"}]}))
     result = subprocess.run(
-        [sys.executable, "-m", "relay.devmodel", "--scenarios", str(scenarios)],
+        [sys.executable, "-m", "devmodel", "--scenarios", str(scenarios)],
         capture_output=True,
         text=True,
         timeout=10,

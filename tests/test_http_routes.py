@@ -18,7 +18,7 @@ import orjson
 import pytest
 from rq import Worker
 
-from blueprints.demo_app import create_app
+from cli.demo_app import create_app
 
 pytestmark = pytest.mark.codex
 

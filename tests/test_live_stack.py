@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from relay.embedded_redis import free_port
+from cli.embedded_redis import free_port
 
 pytestmark = pytest.mark.codex
 
@@ -93,7 +93,7 @@ def demo(relay_env: dict[str, str], tmp_path: Any) -> Iterator[tuple[subprocess.
         [
             sys.executable,
             "-m",
-            "relay.cli",
+            "cli",
             "demo",
             "--port",
             str(port),

@@ -96,7 +96,7 @@ def test_a_read_tier_session_cannot_edit_reports(turns, devmodel, run_dir, monke
 
 
 def test_tools_that_cannot_start_fail_the_turn_with_a_clear_error(turns, monkeypatch):
-    from relay.embedded_redis import free_port
+    from cli.embedded_redis import free_port
 
     monkeypatch.setenv("CODEX_RELAY_MCP_TRANSPORT", "http")
     monkeypatch.setenv("CODEX_RELAY_MCP_URL", f"http://127.0.0.1:{free_port()}/mcp")

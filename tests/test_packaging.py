@@ -30,7 +30,7 @@ def test_wheel_contains_every_package_and_the_panel(wheel):
     names = set(wheel.namelist())
     for module in (
         "relay/event_log.py",
-        "relay/devmodel/__init__.py",
+        "devmodel/__init__.py",
         "bootstrap/turn_job.py",
         "blueprints/routes.py",
         "blueprints/gunicorn_conf.py",
@@ -49,7 +49,7 @@ def test_wheel_contains_every_package_and_the_panel(wheel):
 
 def test_wheel_declares_the_console_script_and_pinned_majors(wheel):
     (entry_points,) = [n for n in wheel.namelist() if n.endswith("entry_points.txt")]
-    assert "codex-relay = relay.cli:main" in wheel.read(entry_points).decode()
+    assert "codex-relay = cli.main:main" in wheel.read(entry_points).decode()
     (metadata,) = [n for n in wheel.namelist() if n.endswith("/METADATA")]
     requires = wheel.read(metadata).decode()
     for pin in ("rq<4,>=3", "mcp<3,>=2", "flask-jwt-extended<5,>=4.7"):

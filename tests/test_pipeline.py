@@ -1,7 +1,7 @@
 """End to end: a queued turn runs the real Codex CLI in a real RQ worker.
 
 Each test enqueues a turn as the web route does, runs a real worker process
-(``codex-relay worker``) against the scripted model (``relay.devmodel``),
+(``codex-relay worker``) against the scripted model (``devmodel``),
 and asserts on the exact events in the session's Redis Stream.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis
 from relay.reaper import reap_stale_turns
 from relay.turns import cancel_turn
 

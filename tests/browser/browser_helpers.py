@@ -105,7 +105,7 @@ class WebStack(Stack):
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "warning",
-                "blueprints.demo_app:create_app()",
+                "cli.demo_app:create_app()",
             ],
             env=self.web_env,
             stdin=subprocess.DEVNULL,
@@ -127,7 +127,7 @@ class WebStack(Stack):
 
     def start_worker(self) -> None:
         self.worker = subprocess.Popen(
-            [sys.executable, "-m", "relay.cli", "worker"],
+            [sys.executable, "-m", "cli", "worker"],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=self.worker_log,

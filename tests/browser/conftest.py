@@ -41,8 +41,8 @@ from browser_helpers import (
 )
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from relay.devmodel import DevModelServer
-from relay.embedded_redis import EmbeddedRedis, free_port
+from cli.embedded_redis import EmbeddedRedis, free_port
+from devmodel import DevModelServer
 
 
 def redis_db_url(server: EmbeddedRedis, db: int) -> str:
@@ -93,7 +93,7 @@ def demo(
         [
             sys.executable,
             "-m",
-            "relay.cli",
+            "cli",
             "demo",
             "--port",
             str(port),
@@ -129,7 +129,7 @@ def web_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WebStack]:
     """Our own web process (restartable on its port) and worker, Redis database 2."""
-    from blueprints.demo_app import ensure_sample_run
+    from cli.demo_app import ensure_sample_run
 
     runs = tmp_path_factory.mktemp("web-runs")
     ensure_sample_run(runs)

@@ -28,9 +28,9 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult
 from mcp_helpers import RUNID, ToolClient
 
+from cli.embedded_redis import EmbeddedRedis, free_port
 from mcp_tools.auth import RedisRevocation, RunAuthoriser
 from mcp_tools.http_server import McpHttpServer, start_http_server_thread
-from relay.embedded_redis import EmbeddedRedis, free_port
 from relay.keys import RelayKeys
 from relay.tokens import generate_keypair
 

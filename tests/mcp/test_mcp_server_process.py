@@ -17,9 +17,9 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from cli.embedded_redis import EmbeddedRedis
 from mcp_tools.http_server import READY_PREFIX, start_http_subprocess
 from mcp_tools.server import TOOL_NAMES
-from relay.embedded_redis import EmbeddedRedis
 
 PROJECT = Path(__file__).resolve().parents[2]
 

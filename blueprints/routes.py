@@ -32,8 +32,8 @@ from relay.session_store import SessionRecord
 from relay.turns import cancel_turn, delete_session, start_turn
 
 from .errors import register_app_error_handlers, register_error_handlers
-from .extension import TOKEN_MARGIN, RelayState, relay_state
 from .sse import event_stream
+from .state import RelayState, relay_state
 
 __all__ = ["make_blueprint"]
 
@@ -60,17 +60,17 @@ class RunContext:
 
 
 def _run_context(state: RelayState, runid: str, config: str) -> RunContext:
-    user = state.extension.current_user()
+    user = state.policy.current_user()
     if user is None:
         raise NotAuthenticated("Log in to use the agent.")
     if not _NAME.match(runid) or not _NAME.match(config):
         raise NotFound("No such run.")
-    run_dir = state.extension.run_dir(runid)
+    run_dir = state.policy.run_dir(runid)
     if run_dir is None:
         raise NotFound("No such run.")
-    if not state.extension.authorize(user, runid, config):
+    if not state.policy.authorize(user, runid, config):
         raise Forbidden("You may not use the agent on this run.")
-    return RunContext(user, runid, config, run_dir, state.extension.tier(user, runid, config))
+    return RunContext(user, runid, config, run_dir, state.policy.tier(user, runid, config))
 
 
 def _session(state: RelayState, ctx: RunContext, session_id: str) -> SessionRecord:
@@ -198,7 +198,7 @@ def session_delete(runid: str, config: str, session_id: str) -> tuple[str, int]:
     """End the session: cancel any turn, revoke its tokens, drop its state."""
     state = relay_state()
     record = _session(state, _run_context(state, runid, config), session_id)
-    delete_session(state.runtime, record, int(state.settings.turn_timeout) + TOKEN_MARGIN)
+    delete_session(state.runtime, record)
     log.info("session deleted", extra={"session": record.id})
     return "", 204
 

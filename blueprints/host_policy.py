@@ -1,0 +1,95 @@
+"""The host app's policy: who is asking, which runs they may use, at what tier.
+
+The host registers callbacks through :class:`~blueprints.extension.CodexRelay`'s
+decorators; :class:`HostPolicy` keeps them and calls them. Every callback has
+a safe default: no user, no access, no run directory, tier ``read``, no
+admin role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = [
+    "ADMIN_ROLES",
+    "AdminAuthorizer",
+    "HostPolicy",
+    "RunAuthorizer",
+    "RunDirResolver",
+    "TierLoader",
+    "UserLoader",
+]
+
+UserLoader = Callable[[], "str | None"]
+RunAuthorizer = Callable[[str, str, str], bool]
+RunDirResolver = Callable[[str], "str | Path | None"]
+TierLoader = Callable[[str, str, str], str]
+AdminAuthorizer = Callable[[str], "bool | str | None"]
+
+#: Roles an admin authorizer may grant: ``admin`` may act, ``viewer`` may only look.
+ADMIN_ROLES = ("admin", "viewer")
+
+
+def _deny_user() -> str | None:
+    return None
+
+
+def _deny_run(user: str, runid: str, config: str) -> bool:
+    return False
+
+
+def _no_run_dir(runid: str) -> str | Path | None:
+    return None
+
+
+def _read_tier(user: str, runid: str, config: str) -> str:
+    return "read"
+
+
+def _deny_admin(user: str) -> bool | str | None:
+    return None
+
+
+class HostPolicy:
+    """The host's callbacks, with safe defaults, and the one place that calls them."""
+
+    def __init__(self) -> None:
+        self.user_loader: UserLoader = _deny_user
+        self.run_authorizer: RunAuthorizer = _deny_run
+        self.run_dir_resolver: RunDirResolver = _no_run_dir
+        self.tier_loader: TierLoader = _read_tier
+        self.admin_authorizer: AdminAuthorizer = _deny_admin
+
+    def current_user(self) -> str | None:
+        """The current user's id per the host, or ``None``."""
+        user = self.user_loader()
+        return str(user) if user not in (None, "") else None
+
+    def authorize(self, user: str, runid: str, config: str) -> bool:
+        """Whether the host lets ``user`` use ``runid``/``config``."""
+        return bool(self.run_authorizer(user, runid, config))
+
+    def run_dir(self, runid: str) -> str | None:
+        """The run's directory, or ``None`` for an unknown run."""
+        found = self.run_dir_resolver(runid)
+        if found is None:
+            return None
+        path = Path(found).resolve()
+        return str(path) if path.is_dir() else None
+
+    def tier(self, user: str, runid: str, config: str) -> str:
+        """The tier the host grants (anything unknown counts as ``read``)."""
+        tier = self.tier_loader(user, runid, config)
+        return tier if tier in ("read", "edit") else "read"
+
+    def admin_role(self, user: str) -> str | None:
+        """The admin role the host grants ``user``: ``"admin"``, ``"viewer"`` or ``None``."""
+        role = self.admin_authorizer(user)
+        if role is True:
+            return "admin"
+        return role if isinstance(role, str) and role in ADMIN_ROLES else None
+
+    def is_admin(self, user: str) -> bool:
+        """Whether the host lets ``user`` act in the admin views (role ``admin``)."""
+        return self.admin_role(user) == "admin"

@@ -27,9 +27,11 @@ __all__ = [
     "ALGORITHM",
     "AUDIENCE",
     "TIERS",
+    "TOKEN_MARGIN",
     "RunClaims",
     "generate_keypair",
     "sign_run_token",
+    "token_lifetime",
     "verify_run_token",
 ]
 
@@ -37,6 +39,8 @@ ALGORITHM = "EdDSA"
 AUDIENCE = "codex-relay-mcp"
 #: Tiers in increasing order of power.
 TIERS = ("read", "edit")
+#: Seconds a run token outlives the turn timeout (queue wait, clock skew).
+TOKEN_MARGIN = 300
 _REQUIRED = ["exp", "iat", "jti", "sub", "aud", "runid", "config", "session", "tier"]
 
 
@@ -159,3 +163,12 @@ def verify_run_token(
     if is_revoked is not None and is_revoked(claims):
         raise TokenRevoked("The run token was revoked (its session was deleted).")
     return claims
+
+
+def token_lifetime(turn_timeout: float) -> int:
+    """Seconds a run token lives: one turn plus :data:`TOKEN_MARGIN`.
+
+    A deleted session's tokens stay revoked this long, so the revocation
+    outlives every token minted for it.
+    """
+    return int(turn_timeout) + TOKEN_MARGIN

@@ -24,6 +24,7 @@ from .errors import RelayUnavailable
 from .keys import chat_channel
 from .runtime import RelayRuntime
 from .session_store import SessionRecord
+from .tokens import token_lifetime
 
 __all__ = [
     "TurnRequest",
@@ -200,12 +201,12 @@ def _cancel_queued_job(rt: RelayRuntime, job_id: str) -> bool:
         return False
 
 
-def delete_session(rt: RelayRuntime, record: SessionRecord, revoke_for: int) -> None:
+def delete_session(rt: RelayRuntime, record: SessionRecord) -> None:
     """End the session: stop its turn, revoke its tokens, drop its state and log."""
     if record.running_turn:
         cancel_turn(rt, record)
         finish_turn(rt, record, record.running_turn, "cancelled")
-    rt.redis.set(rt.keys.revoked(record.id), 1, ex=max(1, revoke_for))
+    rt.redis.set(rt.keys.revoked(record.id), 1, ex=token_lifetime(rt.settings.turn_timeout))
     rt.sessions.delete(record)
     rt.events.delete(record.id)
     rt.redis.delete(rt.keys.codex_state(record.id))

@@ -99,7 +99,7 @@ def test_the_token_carries_the_design_claims_and_nothing_secret(minted, run_dir)
 
 
 def test_the_token_lives_one_turn_plus_a_margin_not_a_day(minted, settings):
-    from blueprints.extension import TOKEN_MARGIN
+    from relay.tokens import TOKEN_MARGIN
 
     payload = _payload(minted[0])
     lifetime = payload["exp"] - payload["iat"]

@@ -11,13 +11,15 @@ graceful shutdown does not wait for idle streams.
 
 from __future__ import annotations
 
-import os
 import signal
 from typing import Any
 
+from relay.settings import load_settings
+
 worker_class = "gthread"
-threads = int(os.environ.get("CODEX_RELAY_WEB_THREADS", "64"))
-workers = int(os.environ.get("CODEX_RELAY_WEB_WORKERS", "1"))
+_settings = load_settings()
+threads = _settings.web_threads
+workers = _settings.web_workers
 timeout = 0  # SSE responses are long by design; gthread still reaps dead workers
 graceful_timeout = 20
 keepalive = 5

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import sys
 
-from mcp_tools import TOOL_NAMES
+from mcp_tools import TOKEN_ENV, TOOL_NAMES
 from relay.errors import ConfigError
-from relay.settings import Settings
+from relay.settings import Settings, setting_name
 from relay.turns import TurnRequest
 
 from .codex_home import McpRegistration
@@ -38,17 +38,18 @@ def mcp_registration(
     if settings.mcp_transport == "http":
         if not settings.mcp_url:
             raise ConfigError(
-                "CODEX_RELAY_MCP_URL",
+                setting_name("mcp_url"),
                 "the worker has no MCP server URL, so the run's tools are unavailable",
             )
         return McpRegistration(transport={"url": settings.mcp_url}, tools=MCP_TOOLS), request.token
+    # The stdio server reads these as its settings (and the token as its own variable).
     env = {
-        "CODEX_RELAY_RUN_TOKEN": request.token,
-        "CODEX_RELAY_JWT_PUBLIC_KEY": settings.jwt_public_key or "",
-        "CODEX_RELAY_KEY_PREFIX": settings.key_prefix,
+        TOKEN_ENV: request.token,
+        setting_name("jwt_public_key"): settings.jwt_public_key or "",
+        setting_name("key_prefix"): settings.key_prefix,
     }
     if settings.runs_root:
-        env["CODEX_RELAY_RUNS_ROOT"] = settings.runs_root
+        env[setting_name("runs_root")] = settings.runs_root
     # No REDIS_URL here: config.toml is readable by the agent's own commands, and
     # Redis credentials must not reach them. Revocation still holds: deleting a
     # session cancels its turn, and this per-turn server dies with Codex.

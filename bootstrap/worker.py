@@ -13,7 +13,7 @@ from rq import Queue, SimpleWorker, Worker
 from relay.keys import QUEUE_NAME
 from relay.reaper import reap_stale_turns
 from relay.runtime import RelayRuntime
-from relay.settings import Settings
+from relay.settings import Settings, setting_name
 from relay.turns import SHUTDOWN_CANCEL, TurnRequest
 
 # Imported here so forked work horses inherit it instead of importing it per job.
@@ -135,6 +135,6 @@ def start_local_mcp_server(settings: Settings) -> Any:
     from mcp_tools.http_server import start_http_subprocess
 
     server = start_http_subprocess("127.0.0.1", 0)
-    os.environ["CODEX_RELAY_MCP_URL"] = server.url
+    os.environ[setting_name("mcp_url")] = server.url
     log.info("MCP tools server at %s", server.url)
     return server

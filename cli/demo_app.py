@@ -8,16 +8,17 @@ plug their own login and permissions into the same callbacks.
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import secrets
+from collections import ChainMap
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify, request, session, url_for
+from flask import Flask, Response, jsonify, render_template, request, session, url_for
 
 from blueprints.extension import CodexRelay
+from relay.settings import load_settings
 
 __all__ = ["create_app", "ensure_sample_run"]
 
@@ -48,33 +49,17 @@ def ensure_sample_run(root: Path) -> Path:
     return run
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;overflow-wrap:anywhere}}</style>
-</head><body>
-<h1>{title}</h1>
-{body}
-</body></html>"""
-
-
-def _page(title: str, body: str) -> Response:
-    return Response(_PAGE.format(title=html.escape(title), body=body), mimetype="text/html")
-
-
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The demo host app (flaskr-style factory)."""
     app = Flask(__name__)
+    settings = load_settings(ChainMap(dict(test_config or {}), os.environ))
     app.config.from_mapping(
-        SECRET_KEY=os.environ.get("CODEX_RELAY_DEMO_SECRET_KEY") or secrets.token_hex(32),
+        SECRET_KEY=settings.demo_secret_key or secrets.token_hex(32),
         SESSION_COOKIE_SAMESITE="Lax",
     )
     if test_config:
         app.config.update(test_config)
-    runs_root = Path(
-        app.config.get("CODEX_RELAY_RUNS_ROOT") or os.environ.get("CODEX_RELAY_RUNS_ROOT") or "runs"
-    ).resolve()
+    runs_root = Path(settings.runs_root or "runs").resolve()
 
     relay = CodexRelay()
 
@@ -128,42 +113,20 @@ def _add_demo_routes(app: Flask, runs_root: Path) -> None:
         return "", 204
 
     @app.get("/")
-    def index() -> Response:
+    def index() -> str:
         runs = (
             sorted(p.name for p in runs_root.iterdir() if p.is_dir()) if runs_root.is_dir() else []
         )
-        items = "".join(
-            f'<li><a href="{html.escape(url_for("run_page", runid=r, config="default"))}">'
-            f"{html.escape(r)}</a></li>"
-            for r in runs
-        )
-        return _page("codex-relay demo", f"<p>Runs:</p><ul>{items}</ul>")
+        return render_template("demo/index.html", title="codex-relay demo", runs=runs)
 
     @app.get("/runs/<runid>/<config>/")
-    def run_page(runid: str, config: str) -> Response:
-        return _page(f"Run {runid}", _run_page_body(runid, config))
-
-
-def _run_page_body(runid: str, config: str) -> str:
-    static = url_for("codex_relay.static", filename="")
-    prefix = url_for("codex_relay.health").rsplit("/agent/health", 1)[0]
-    user = session.get("user")
-    login = (
-        f"<p>Logged in as <strong>{html.escape(user)}</strong>.</p>"
-        if isinstance(user, str)
-        else '<form id="login" onsubmit="return false"><label>Your name '
-        '<input id="user" value="alice" autocomplete="username"></label> '
-        '<button id="login-btn">Log in</button></form>'
-        "<script>document.getElementById('login-btn').onclick=async()=>{"
-        "await fetch('/demo/login',{method:'POST',headers:{'Content-Type':'application/json'},"
-        "body:JSON.stringify({user:document.getElementById('user').value})});location.reload()}"
-        "</script>"
-    )
-    return (
-        f"<p>Configuration <code>{html.escape(config)}</code>. Press Ctrl+K (⌘K) to open the "
-        "agent, or use the panel below.</p>"
-        f"{login}"
-        f'<script src="{static}command-bar.js" defer></script>'
-        f'<codex-relay-panel runid="{html.escape(runid)}" config="{html.escape(config)}" '
-        f'base-url="{html.escape(prefix)}" open></codex-relay-panel>'
-    )
+    def run_page(runid: str, config: str) -> str:
+        user = session.get("user")
+        return render_template(
+            "demo/run.html",
+            title=f"Run {runid}",
+            runid=runid,
+            config=config,
+            user=user if isinstance(user, str) else None,
+            prefix=url_for("codex_relay.health").rsplit("/agent/health", 1)[0],
+        )

@@ -20,6 +20,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from blueprints.web_server import web_server_argv
+from relay.errors import RelayError, RelayUnavailable
+from relay.settings import setting_name
 from relay.tokens import generate_keypair
 
 from .embedded_redis import EmbeddedRedis, free_port
@@ -37,7 +40,10 @@ class DemoStack:
         self.runs_root = Path(runs_root).resolve() if runs_root else self.state_dir / "runs"
         self.redis: EmbeddedRedis | None = None
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CODEX_RELAY_JWT")}
+        # The demo makes its own key pair; the caller's keys must not leak in.
+        keys = {setting_name(f) + end for f in ("jwt_private_key", "jwt_public_key")
+                for end in ("", "_FILE")}  # fmt: skip
+        self.env = {k: v for k, v in os.environ.items() if k not in keys}
         self.private_key = ""
 
     @property
@@ -67,18 +73,9 @@ class DemoStack:
         web_env = dict(self.env, CODEX_RELAY_JWT_PRIVATE_KEY=self.private_key)
         self._spawn(
             "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:blueprints.gunicorn_conf",
-                "--bind",
-                f"{self.host}:{self.port}",
-                "--log-level",
-                "warning",
-                "cli.demo_app:create_app()",
-            ],
+            web_server_argv(
+                "cli.demo_app:create_app()", f"{self.host}:{self.port}", log_level="warning"
+            ),
             web_env,
         )
         self._wait_for_web()
@@ -124,13 +121,13 @@ class DemoStack:
                 if getattr(exc, "code", None) == 503:  # up, waiting for the worker
                     return
             time.sleep(0.1)
-        raise RuntimeError("the demo web app did not start")
+        raise RelayUnavailable("the demo web app did not start")
 
     def check_children(self) -> None:
         """Raise if a child died."""
         for name, proc in self.children:
             if proc.poll() is not None:
-                raise RuntimeError(f"the demo's {name} process exited ({proc.returncode})")
+                raise RelayUnavailable(f"the demo's {name} process exited ({proc.returncode})")
 
     def stop(self) -> None:
         """Stop every child (web first, Redis last)."""
@@ -167,7 +164,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000, runs_root: str | None = 
             stack.check_children()
             time.sleep(0.2)
         return 0
-    except RuntimeError as exc:
+    except RelayError as exc:
         print(f"codex-relay demo: {exc}", file=sys.stderr)
         return 1
     finally:

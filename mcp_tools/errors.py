@@ -1,4 +1,4 @@
-"""The MCP tools' own exception tree, and its one mapping to MCP tool errors.
+"""The MCP tools' branch of the exception tree, and its one mapping to MCP tool errors.
 
 Every failure a tool anticipates raises one of these. :func:`to_mcp_error`
 turns it into the SDK's tool error, which the model reads as an error result
@@ -10,7 +10,7 @@ traceback goes to the server log (stderr) only.
 
 ::
 
-    ToolError                       base; ``code`` is a stable snake_case string
+    ToolError (a RelayError)        base; ``code`` is a stable snake_case string
     ├── Unauthorised                token missing, forged, expired, malformed or revoked
     ├── Forbidden                   valid token, but another run or too low a tier
     ├── BadArgument                 an argument has a wrong value (offset, report id, ...)
@@ -30,6 +30,8 @@ traceback goes to the server log (stderr) only.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from relay.errors import RelayError
 
 if TYPE_CHECKING:  # the SDK is imported lazily: keeps ``import mcp_tools.*`` cheap
     from mcp.server.mcpserver.exceptions import ToolError as SdkToolError
@@ -54,14 +56,10 @@ __all__ = [
 ]
 
 
-class ToolError(Exception):
+class ToolError(RelayError):
     """Base class of every failure an MCP tool of codex-relay raises on purpose."""
 
     code = "tool_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

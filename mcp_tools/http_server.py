@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from relay.errors import ToolsUnavailable
 from relay.processes import die_with_parent
 
 from .auth import RunAuthoriser
@@ -173,7 +174,7 @@ class McpHttpServer:
         self._thread.start()
         if not started.wait(timeout):
             self.stop()
-            raise RuntimeError(f"the MCP HTTP server did not start within {timeout} s")
+            raise ToolsUnavailable(f"the MCP HTTP server did not start within {timeout} s")
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -231,7 +232,7 @@ def start_http_subprocess(
     the public key and ``REDIS_URL`` (see ``python -m mcp_tools --help``).
     Its stderr (audit lines included) is forwarded to the logger
     ``codex_relay.mcp.http`` by a daemon thread, so the pipe never fills.
-    Raises :class:`RuntimeError` if it exits or stays silent for ``timeout`` s.
+    Raises :class:`~relay.errors.ToolsUnavailable` if it exits or stays silent for ``timeout`` s.
     Stop it with :meth:`McpHttpProcess.stop`.
     """
     process = subprocess.Popen(
@@ -263,6 +264,6 @@ def start_http_subprocess(
     child = McpHttpProcess(process, "", thread)
     if not ready.wait(timeout) or not found:
         child.stop(timeout=1.0)
-        raise RuntimeError("the MCP HTTP server did not report that it was listening")
+        raise ToolsUnavailable("the MCP HTTP server did not report that it was listening")
     child.url = found[0]
     return child

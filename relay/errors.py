@@ -1,8 +1,11 @@
 """The one exception tree of codex-relay.
 
 Every failure a caller can act on has its own type and a stable snake_case
-``code``. The HTTP layer maps these to status codes in exactly one place
-(``blueprints/errors.py``); the MCP tools map their own tree to tool errors.
+``code``, and every one derives from :class:`RelayError`. The HTTP layer
+maps them to status codes in exactly one place (``blueprints/errors.py``);
+the MCP tools map theirs to tool errors in exactly one place
+(``mcp_tools/errors.py``, where the ``ToolError`` branch is defined, beside
+the tools that raise it).
 
 ::
 
@@ -10,6 +13,7 @@ Every failure a caller can act on has its own type and a stable snake_case
     ├── ConfigError              a setting has a bad value (names the key)
     ├── CodexBinaryError         the Codex CLI is missing or incompatible
     ├── RelayUnavailable         Redis or the queue cannot be reached
+    │   └── ToolsUnavailable     the MCP tools server did not start
     ├── BadRequest               the request body is malformed
     │   ├── MessageTooLong       the message is over the length limit
     │   └── BodyTooLarge         the request body is over the size limit
@@ -17,10 +21,15 @@ Every failure a caller can act on has its own type and a stable snake_case
     ├── Forbidden                the host refuses this user this run
     ├── NotFound                 unknown run or session (also: not yours)
     ├── TurnInProgress           the session already has a running turn
+    │   └── RequeueRefused       a failed job cannot be retried (session gone or moved on)
     ├── RateLimited              too many requests or running turns
-    └── InvalidToken             a run token is forged, expired or malformed
-        ├── TokenRevoked         its session was deleted
-        └── TokenScopeError      valid, but not for this run or tier
+    ├── InvalidToken             a run token is forged, expired or malformed
+    │   ├── TokenRevoked         its session was deleted
+    │   └── TokenScopeError      valid, but not for this run or tier
+    └── ToolError                an MCP tool refused a call (mcp_tools.errors)
+        ├── Unauthorised, Forbidden, BadArgument, UnsafePath, NotFound,
+        ├── WrongKind, TooLarge, BinaryFile, Busy, InternalToolError
+        └── SectionError: AmbiguousSection, NoSuchSection, UnsafeEdit
 """
 
 from __future__ import annotations
@@ -38,8 +47,10 @@ __all__ = [
     "RateLimited",
     "RelayError",
     "RelayUnavailable",
+    "RequeueRefused",
     "TokenRevoked",
     "TokenScopeError",
+    "ToolsUnavailable",
     "TurnInProgress",
 ]
 
@@ -74,6 +85,12 @@ class RelayUnavailable(RelayError):
     """A backing service (Redis, the RQ queue) cannot be reached."""
 
     code = "unavailable"
+
+
+class ToolsUnavailable(RelayUnavailable):
+    """The MCP tools server did not start (or stopped answering)."""
+
+    code = "tools_unavailable"
 
 
 class BadRequest(RelayError):
@@ -116,6 +133,12 @@ class TurnInProgress(RelayError):
     """A turn is already running in this session."""
 
     code = "turn_in_progress"
+
+
+class RequeueRefused(TurnInProgress):
+    """The failed job cannot be requeued (its session is gone or has moved on); HTTP 409."""
+
+    code = "requeue_refused"
 
 
 class RateLimited(RelayError):

@@ -24,17 +24,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
-from .errors import NotFound, TurnInProgress
+from .errors import NotFound, RequeueRefused
 from .runtime import RelayRuntime
 from .turns import JOB_FUNCTION, TurnRequest, start_turn
 
-__all__ = ["RequeueRefused", "requeue_failed_turn"]
-
-
-class RequeueRefused(TurnInProgress):
-    """The failed job cannot be requeued (its session is gone or has moved on); HTTP 409."""
-
-    code = "requeue_refused"
+__all__ = ["requeue_failed_turn"]
 
 
 def requeue_failed_turn(

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from bootstrap.codex_home import CodexHome, codex_environment
-from bootstrap.prompt import build_prompt
+from bootstrap.codex_command import prepare_launch
+from bootstrap.codex_home import CodexHome
 from cli.demo_app import ensure_sample_run
 from cli.embedded_redis import EmbeddedRedis
 from relay.runtime import RelayRuntime
@@ -116,20 +116,17 @@ def direct_codex(settings: Settings, run_dir: Path) -> DirectTiming:
     """``codex exec`` as the worker spawns it (turn_job.TurnRunner._spawn), from this process."""
     home = CodexHome(settings, "direct")
     try:
-        home.write_config(None)  # MCP off, as in the worker
-        env = codex_environment(settings, home)
-        argv = [probe_codex(locate_codex(settings.codex_bin)).path, "exec", "--json",
-                "--skip-git-repo-check", "--color", "never", "--cd", str(run_dir),
-                "--sandbox", settings.sandbox, "-"]  # fmt: skip
         request = TurnRequest(session="direct", turn=1, user="bench", runid=run_dir.name,
                               config="default", tier="edit", run_dir=str(run_dir),
                               message=MESSAGE, token="")  # fmt: skip
-        prompt = build_prompt(request, resumed=False).encode()
+        codex_path = probe_codex(locate_codex(settings.codex_bin)).path
+        launch = prepare_launch(settings, home, request, codex_path, None)  # as the worker does
         start = time.time()
-        codex = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, env=env, cwd=run_dir)  # fmt: skip
+        codex = subprocess.Popen(launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, env=launch.env,
+                                 cwd=launch.cwd)  # fmt: skip
         assert codex.stdin is not None and codex.stdout is not None
-        codex.stdin.write(prompt)
+        codex.stdin.write(launch.stdin)
         codex.stdin.close()
         first_line = started = None
         for line in codex.stdout:

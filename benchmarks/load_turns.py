@@ -59,8 +59,8 @@ import orjson
 from rq import Worker
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from bootstrap.codex_home import CodexHome, codex_environment
-from bootstrap.prompt import build_prompt
+from bootstrap.codex_command import prepare_launch
+from bootstrap.codex_home import CodexHome
 from cli.demo_app import ensure_sample_run
 from cli.embedded_redis import EmbeddedRedis
 from relay.runtime import RelayRuntime
@@ -220,19 +220,15 @@ def direct_turn(settings: Settings, run_dir: Path, codex_path: str, message: str
     """``codex exec`` with the relay's config, environment, argv and prompt; its final status."""
     home = CodexHome(settings, f"direct-{n}")
     try:
-        home.write_config(None)  # MCP off, as on the relay side
-        env = codex_environment(settings, home)
-        # The argv bootstrap/turn_job.py's TurnRunner._spawn builds for a new thread.
-        argv = [codex_path, "exec", "--json", "--skip-git-repo-check", "--color", "never",
-                "--cd", str(run_dir), "--sandbox", settings.sandbox, "-"]  # fmt: skip
         request = TurnRequest(session=f"direct-{n}", turn=1, user="bench", runid=run_dir.name,
                               config="default", tier="edit", run_dir=str(run_dir),
                               message=message, token="")  # fmt: skip
-        prompt = build_prompt(request, resumed=False).encode()
-        codex = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.DEVNULL, env=env, cwd=run_dir)  # fmt: skip
+        launch = prepare_launch(settings, home, request, codex_path, None)  # as the worker does
+        codex = subprocess.Popen(launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, env=launch.env,
+                                 cwd=launch.cwd)  # fmt: skip
         assert codex.stdin is not None and codex.stdout is not None
-        codex.stdin.write(prompt)
+        codex.stdin.write(launch.stdin)
         codex.stdin.close()
         completed = False
         for line in codex.stdout:

@@ -39,8 +39,8 @@ import orjson
 from rq import Worker
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from bootstrap.codex_home import CodexHome, codex_environment
-from bootstrap.prompt import build_prompt
+from bootstrap.codex_command import prepare_launch
+from bootstrap.codex_home import CodexHome
 from cli.embedded_redis import EmbeddedRedis
 from devmodel import DevModelServer, codex_model_catalog
 from relay.runtime import RelayRuntime
@@ -145,22 +145,6 @@ def direct_turn(settings: Settings, run_dir: Path) -> Timing:
     """Run ``codex exec`` with the relay's config, environment, argv and prompt; time it."""
     home = CodexHome(settings, "direct")
     try:
-        home.write_config(None)  # MCP off, as in the relay's run
-        env = codex_environment(settings, home)
-        # The argv bootstrap/turn_job.py's TurnRunner._spawn builds for a new thread.
-        argv = [
-            probe_codex(locate_codex(settings.codex_bin)).path,
-            "exec",
-            "--json",
-            "--skip-git-repo-check",
-            "--color",
-            "never",
-            "--cd",
-            str(run_dir),
-            "--sandbox",
-            settings.sandbox,
-            "-",
-        ]
         request = TurnRequest(
             session="direct",
             turn=1,
@@ -172,18 +156,19 @@ def direct_turn(settings: Settings, run_dir: Path) -> Timing:
             message=MESSAGE,
             token="",
         )
-        prompt = build_prompt(request, resumed=False).encode()
+        codex_path = probe_codex(locate_codex(settings.codex_bin)).path
+        launch = prepare_launch(settings, home, request, codex_path, None)  # as the worker does
         start = time.perf_counter()
         codex = subprocess.Popen(
-            argv,
+            launch.argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=run_dir,
+            env=launch.env,
+            cwd=launch.cwd,
         )
         assert codex.stdin is not None and codex.stdout is not None
-        codex.stdin.write(prompt)
+        codex.stdin.write(launch.stdin)
         codex.stdin.close()
         first_event, completed = None, False
         for line in codex.stdout:

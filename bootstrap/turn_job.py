@@ -32,11 +32,10 @@ from relay.settings import Settings, load_settings
 from relay.turns import SHUTDOWN_CANCEL, TurnRequest, finish_turn
 
 from .codex_binary import locate_codex, probe_codex
-from .codex_home import CodexHome, codex_environment
+from .codex_command import prepare_launch
+from .codex_home import CodexHome
 from .codex_process import CodexProcess, ProcessOutcome
-from .mcp_registration import mcp_registration
 from .progress import JobProgress
-from .prompt import build_prompt
 from .thread_archive import restore_thread, save_thread
 
 __all__ = ["TurnRunner", "run_turn"]
@@ -180,25 +179,9 @@ class TurnRunner:
         )
 
     def _spawn(self, codex_path: str, home: CodexHome, thread_id: str | None) -> ProcessOutcome:
-        mcp, mcp_token = mcp_registration(self.settings, self.req)
-        home.write_config(mcp)
-        argv = [
-            codex_path,
-            "exec",
-            "--json",
-            "--skip-git-repo-check",
-            "--color",
-            "never",
-            "--cd",
-            self.req.run_dir,
-            "--sandbox",
-            self.settings.sandbox,
-        ]
-        argv += ["resume", thread_id, "-"] if thread_id else ["-"]
-        prompt = build_prompt(self.req, resumed=thread_id is not None)
-        env = codex_environment(self.settings, home, mcp_token=mcp_token)
+        launch = prepare_launch(self.settings, home, self.req, codex_path, thread_id)
         process = CodexProcess(
-            argv, env, self.req.run_dir, prompt.encode(), self.settings.kill_grace
+            launch.argv, launch.env, launch.cwd, launch.stdin, self.settings.kill_grace
         )
         process.start()
         self._mark_running(process.pid)

@@ -11,6 +11,8 @@ COPY relay relay
 COPY bootstrap bootstrap
 COPY blueprints blueprints
 COPY mcp_tools mcp_tools
+COPY cli cli
+COPY devmodel devmodel
 COPY static static
 # The pinned Codex CLI (npm ships the native binary for this platform);
 # install-codex prints "Codex CLI <version> at <path>".
@@ -27,5 +29,5 @@ RUN useradd --create-home --uid 10001 relay \
  && mkdir -p /var/lib/codex-relay /runs && chown relay /var/lib/codex-relay /runs
 USER relay
 EXPOSE 8000
-CMD ["gunicorn", "-c", "python:blueprints.gunicorn_conf", "--workers", "2", \
-     "--bind", "0.0.0.0:8000", "cli.demo_app:create_app()"]
+ENV CODEX_RELAY_WEB_WORKERS=2
+CMD ["codex-relay", "web", "--bind", "0.0.0.0:8000", "cli.demo_app:create_app()"]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blueprints.web_server import web_server_argv
 from bootstrap.codex_binary import locate_codex, probe_codex
 from cli.embedded_redis import free_port
 from devmodel import codex_model_catalog
@@ -139,8 +140,7 @@ def web_app(
     port = free_port()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:blueprints.gunicorn_conf",
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app],
+            web_server_argv(app, f"127.0.0.1:{port}", log_level="warning"),
             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )  # fmt: skip

@@ -32,7 +32,6 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,6 +43,7 @@ from typing import Any
 import redis
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from blueprints.web_server import web_server_argv
 from cli.embedded_redis import EmbeddedRedis, free_port
 from relay import events as ev
 from relay.event_log import EventLog
@@ -171,18 +171,9 @@ class Stack:
             CODEX_RELAY_DEMO_SECRET_KEY="panel-render-bench",
         )
         self.web = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:blueprints.gunicorn_conf",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                "cli.demo_app:create_app()",
-            ],
+            web_server_argv(
+                "cli.demo_app:create_app()", f"127.0.0.1:{self.port}", log_level="warning"
+            ),
             env=env,
             cwd=ROOT,
             stdin=subprocess.DEVNULL,

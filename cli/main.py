@@ -1,8 +1,9 @@
 """The ``codex-relay`` command line.
 
 Subcommands: ``demo`` (the whole stack on embedded defaults), ``worker``,
-``install-codex``, ``devmodel`` (the scripted model server), ``status``,
-``sessions`` and ``cleanup``. Settings come from the environment (see
+``web`` (a host app under gunicorn), ``install-codex``, ``devmodel`` (the
+scripted model server), ``settings`` (the configuration reference),
+``status``, ``sessions``, ``cleanup`` and ``check``. Settings come from the environment (see
 :mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
 """
 
@@ -17,11 +18,17 @@ import redis
 
 from relay.errors import RelayError
 from relay.logs import configure_logging, redact
-from relay.settings import load_settings
+from relay.settings import Settings, load_settings, settings_table
 
 from . import operations as cli_ops
 
 __all__ = ["main"]
+
+
+def _configure_logging(settings: Settings) -> None:
+    configure_logging(
+        settings.log_level, json=settings.log_format == "json", bodies=settings.log_bodies
+    )
 
 
 def _cmd_install_codex(args: argparse.Namespace) -> int:
@@ -38,12 +45,29 @@ def _cmd_install_codex(args: argparse.Namespace) -> int:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from bootstrap.worker import run_worker
 
-    configure_logging(
-        os.environ.get("CODEX_RELAY_LOG_LEVEL", "INFO"),
-        json=os.environ.get("CODEX_RELAY_LOG_FORMAT", "json") != "text",
-    )
     settings = load_settings()
+    _configure_logging(settings)
     run_worker(settings, args.queues or None, burst=args.burst, simple=args.simple)
+    return 0
+
+
+def _cmd_web(args: argparse.Namespace) -> int:
+    from blueprints.web_server import web_server_argv
+
+    load_settings()  # a bad setting stops here, with its name, not inside gunicorn
+    argv = web_server_argv(args.app, args.bind, log_level=args.log_level)
+    os.execv(argv[0], argv)
+    return 1  # pragma: no cover - execv does not return
+
+
+def _cmd_settings(args: argparse.Namespace) -> int:
+    from .readme import update_settings_table
+
+    if args.readme:
+        changed = update_settings_table(args.readme)
+        print(f"{args.readme}: {'updated' if changed else 'already up to date'}")
+    else:
+        print(settings_table(), end="")
     return 0
 
 
@@ -59,10 +83,7 @@ def _cmd_devmodel(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo_stack import run_demo
 
-    configure_logging(
-        os.environ.get("CODEX_RELAY_LOG_LEVEL", "INFO"),
-        json=os.environ.get("CODEX_RELAY_LOG_FORMAT", "json") != "text",
-    )
+    _configure_logging(load_settings())
     return run_demo(host=args.host, port=args.port, runs_root=args.runs_root)
 
 
@@ -82,10 +103,20 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--simple", action="store_true", help="run jobs in-process (no fork)")
     worker.set_defaults(func=_cmd_worker)
 
+    web = sub.add_parser("web", help="serve a host app with the relay under gunicorn")
+    web.add_argument("app", help="the host app, e.g. 'yourapp:create_app()'")
+    web.add_argument("--bind", default="127.0.0.1:8000", help="host:port (default 127.0.0.1:8000)")
+    web.add_argument("--log-level", default="info", help="gunicorn's log level (default info)")
+    web.set_defaults(func=_cmd_web)
+
     install = sub.add_parser("install-codex", help="install the pinned Codex CLI with npm")
     install.add_argument("--prefix", default=None, help="install directory")
     install.add_argument("--version", default=None, help="override the pinned version")
     install.set_defaults(func=_cmd_install_codex)
+
+    table = sub.add_parser("settings", help="print every setting as a markdown table")
+    table.add_argument("--readme", default=None, help="rewrite the table in this README instead")
+    table.set_defaults(func=_cmd_settings)
 
     dev = sub.add_parser("devmodel", help="run the scripted model server (offline stand-in)")
     dev.add_argument("--host", default="127.0.0.1")

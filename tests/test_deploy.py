@@ -92,11 +92,10 @@ def test_redis_persists_with_append_only_file(compose):
     assert "ping" in " ".join(redis_service["healthcheck"]["test"])
 
 
-def test_web_runs_gunicorn_with_the_relay_config_and_a_health_check(compose):
+def test_web_runs_the_relay_web_server_with_a_health_check(compose):
     web = compose["services"]["web"]
     command = web["command"]
-    assert command[0] == "gunicorn"
-    assert command[command.index("-c") + 1] == "python:blueprints.gunicorn_conf"
+    assert command[:2] == ["codex-relay", "web"]
     assert command[-1] == "cli.demo_app:create_app()"
     assert "/agent/health" in " ".join(web["healthcheck"]["test"])
     assert web["depends_on"]["redis"]["condition"] == "service_healthy"

@@ -18,6 +18,8 @@ import orjson
 import redis
 from playwright.sync_api import Browser, Page
 
+from blueprints.web_server import web_server_argv
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -95,18 +97,9 @@ class WebStack(Stack):
 
     def start_web(self) -> None:
         self.web = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:blueprints.gunicorn_conf",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--log-level",
-                "warning",
-                "cli.demo_app:create_app()",
-            ],
+            web_server_argv(
+                "cli.demo_app:create_app()", f"127.0.0.1:{self.port}", log_level="warning"
+            ),
             env=self.web_env,
             stdin=subprocess.DEVNULL,
             cwd=ROOT,

@@ -22,13 +22,12 @@ re-run). Run tokens in the dashboard's job listings are masked.
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request, url_for
+from flask import Blueprint, Flask, Response, jsonify, render_template, request
 
 from relay.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
 from relay.logs import redact
@@ -38,7 +37,7 @@ from relay.requeue import requeue_failed_turn
 from relay.turns import cancel_turn, delete_session
 
 from .errors import error_response, register_error_handlers
-from .extension import TOKEN_MARGIN, RelayState, relay_state
+from .state import RelayState, relay_state
 
 __all__ = ["ACTION_HEADER", "make_admin_blueprint", "register_admin"]
 
@@ -54,10 +53,10 @@ _DASHBOARD_REFUSED = {"rq_dashboard.requeue_job_view", "rq_dashboard.requeue_all
 def _role(act: bool) -> tuple[str, str]:
     """``(user, role)`` of the caller, or raise 401/403."""
     state = relay_state()
-    user = state.extension.current_user()
+    user = state.policy.current_user()
     if user is None:
         raise NotAuthenticated("Log in to see the admin views.")
-    role = state.extension.admin_role(user)
+    role = state.policy.admin_role(user)
     if role is None:
         raise Forbidden("You may not see the codex-relay admin views.")
     if act and role != "admin":
@@ -117,7 +116,7 @@ def delete(session_id: str) -> Response:
     user = _action()
     state = relay_state()
     record = _record(state, session_id)
-    delete_session(state.runtime, record, int(state.settings.turn_timeout) + TOKEN_MARGIN)
+    delete_session(state.runtime, record)
     log.info("admin delete", extra={"admin": user, "session": record.id})
     return jsonify({"session": record.id, "deleted": True})
 
@@ -156,7 +155,8 @@ def metrics() -> Response:
     return Response(text, mimetype="text/plain", content_type="text/plain; version=0.0.4")
 
 
-def _when(ts: float | None, now: float) -> str:
+def _ago(ts: float | None, now: float) -> str:
+    """``ts`` for people: "40 s ago", "12 min ago", or a UTC date (the ``ago`` filter)."""
     if not ts:
         return "—"
     ago = max(0.0, now - ts)
@@ -167,126 +167,25 @@ def _when(ts: float | None, now: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts)) + " UTC"
 
 
-def _button(label: str, url: str, confirm: str) -> str:
-    return (
-        f'<button type="button" data-url="{html.escape(url)}" '
-        f'data-confirm="{html.escape(confirm)}">{html.escape(label)}</button>'
-    )
-
-
-def _session_table(rows: list[dict[str, Any]], admin: bool, now: float) -> str:
-    head = (
-        "<tr><th>Session</th><th>User</th><th>Run</th><th>Status</th><th>Turn</th>"
-        "<th>Job</th><th>Age</th><th>Last event</th><th>Tokens</th><th></th></tr>"
-    )
-    body = []
-    for row in rows:
-        e = html.escape
-        status = e(row["status"]) + (
-            ' <strong class="stalled">stalled</strong>' if row["stalled"] else ""
-        )
-        actions = ""
-        if admin:
-            if row["running_turn"]:
-                actions += _button(
-                    "Stop",
-                    url_for("codex_relay_admin.stop", session_id=row["session"]),
-                    "Stop this turn?",
-                )
-            actions += _button(
-                "Delete",
-                url_for("codex_relay_admin.delete", session_id=row["session"]),
-                "Delete this session and its history?",
-            )
-        age = f"{row['age'] / 60:.0f} min" if row["age"] is not None else "—"
-        body.append(
-            f"<tr><td><code>{e(row['session'])}</code></td><td>{e(row['user'])}</td>"
-            f"<td>{e(row['runid'])}/{e(row['config'])}</td><td>{status}</td>"
-            f"<td>{e(str(row['running_turn'] or row['turn']))}</td>"
-            f"<td><code>{e(row['job_id'] or '—')}</code></td><td>{e(age)}</td>"
-            f"<td>{e(_when(row['last_event'], now))}</td><td>{row['tokens']}</td>"
-            f"<td>{actions}</td></tr>"
-        )
-    return f"<table>{head}{''.join(body) or '<tr><td colspan=10>No sessions.</td></tr>'}</table>"
-
-
-def _failure_table(rows: list[dict[str, Any]], admin: bool, now: float) -> str:
-    if not rows:
-        return "<p>No failed jobs.</p>"
-    body = []
-    for row in rows:
-        e = html.escape
-        action = (
-            _button(
-                "Retry",
-                url_for("codex_relay_admin.requeue", job_id=row["job_id"]),
-                "Start a new turn with this job's message?",
-            )
-            if admin
-            else ""
-        )
-        body.append(
-            f"<tr><td><code>{e(row['job_id'])}</code></td><td>{e(str(row['user'] or '—'))}</td>"
-            f"<td>{e(_when(row['ended_at'], now))}</td><td>{e(row['error'])}</td>"
-            f"<td>{action}</td></tr>"
-        )
-    return (
-        "<table><tr><th>Job</th><th>User</th><th>Failed</th><th>Error</th><th></th></tr>"
-        + "".join(body)
-        + "</table>"
-    )
-
-
-_SCRIPT = """<script>
-for (const b of document.querySelectorAll('button[data-url]')) {
-  b.addEventListener('click', async () => {
-    if (!confirm(b.dataset.confirm)) return;
-    const r = await fetch(b.dataset.url, {method: 'POST', body: '{}',
-      headers: {'Content-Type': 'application/json', 'X-Codex-Relay-Admin': '1'}});
-    const j = await r.json().catch(() => ({}));
-    alert((j.error && j.error.message) || j.message || (r.ok ? 'Done.' : 'Failed.'));
-    location.reload();
-  });
-}
-</script>"""
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>codex-relay admin</title>
-<style>body{{font-family:system-ui,sans-serif;margin:1.5rem}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;font-size:.9rem}}
-.stalled{{color:#b00}}</style></head><body>
-<h1>codex-relay sessions</h1>
-<p>Signed in as {user} ({role}). <a href="{json}">JSON</a> · <a href="{metrics}">metrics</a>
-· <a href="{rq}">queues and workers</a></p>
-{sessions}
-<h2>Failed jobs</h2>
-{failures}
-{script}
-</body></html>"""
-
-
-def sessions_page() -> Response:
-    """The sessions page: a plain HTML table, with action buttons for admins."""
+def sessions_page() -> str:
+    """The sessions page (a Jinja template): a table, with action buttons for admins."""
     user, role = _role(act=False)
     rt = relay_state().runtime
-    now = time.time()
-    admin = role == "admin"
-    page = _PAGE.format(
-        user=html.escape(user),
-        role=html.escape(role),
-        json=html.escape(url_for("codex_relay_admin.sessions_json")),
-        metrics=html.escape(url_for("codex_relay_admin.metrics")),
-        rq=html.escape(url_for("codex_relay_admin.index") + "rq/"),
-        sessions=_session_table(session_rows(rt), admin, now),
-        failures=_failure_table(failed_jobs(rt), admin, now),
-        script=_SCRIPT if admin else "",
+    return render_template(
+        "codex_relay/admin_sessions.html",
+        user=user,
+        role=role,
+        admin=role == "admin",
+        now=time.time(),
+        sessions=session_rows(rt),
+        failures=failed_jobs(rt),
     )
-    return Response(page, mimetype="text/html")
 
 
 def make_admin_blueprint(metrics_route: str = "/agent/admin/metrics") -> Blueprint:
     """The admin blueprint (``codex_relay_admin``)."""
-    bp = Blueprint("codex_relay_admin", __name__)
+    bp = Blueprint("codex_relay_admin", __name__, template_folder="templates")
+    bp.add_app_template_filter(_ago, "ago")
     base = "/agent/admin"
     bp.add_url_rule(f"{base}/", "index", sessions_page, methods=["GET"])
     bp.add_url_rule(f"{base}/sessions", "sessions", sessions_page, methods=["GET"])
@@ -304,10 +203,10 @@ def _guard_dashboard() -> Response | None:
     if request.blueprint != "rq_dashboard":
         return None
     state = relay_state()
-    user = state.extension.current_user()
+    user = state.policy.current_user()
     if user is None:
         return error_response(401, NotAuthenticated.code, "Log in to see the admin views.")
-    role = state.extension.admin_role(user)
+    role = state.policy.admin_role(user)
     if role is None:
         return error_response(403, Forbidden.code, "You may not see the codex-relay admin views.")
     if request.endpoint in _DASHBOARD_REFUSED:

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench check lint typecheck clean
+.PHONY: setup demo test test-fast bench check lint typecheck imports docs clean
 
 $(BIN)/codex-relay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,19 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## imports: the one-way layers (import-linter contracts in pyproject.toml)
+imports: setup
+	$(BIN)/lint-imports
+
+## docs: regenerate the README's configuration table from relay/settings.py
+docs: setup
+	$(BIN)/codex-relay settings --readme README.md
+
 typecheck: setup
 	$(BIN)/mypy
 
-## check: lint, types and tests
-check: lint typecheck test
+## check: lint, import layers, types and tests
+check: lint imports typecheck test
 
 clean:
 	rm -rf $(VENV) .codex-cli .pytest_cache .mypy_cache .ruff_cache dist build

@@ -33,8 +33,6 @@ from relay.turns import cancel_turn, delete_session
 
 __all__ = ["cmd_check", "cmd_cleanup", "cmd_sessions", "cmd_status"]
 
-#: Seconds a deleted session's run tokens stay revoked beyond the turn timeout.
-_REVOKE_MARGIN = 300
 #: Age (seconds) after which a Codex home left in the work directory is removed.
 CODEX_HOME_MAX_AGE = 86_400
 
@@ -248,7 +246,7 @@ def _sessions_delete(rt: RelayRuntime, args: argparse.Namespace) -> int:
     if record is None:
         print(f"codex-relay: no session {args.session_id}", file=sys.stderr)
         return 1
-    delete_session(rt, record, int(rt.settings.turn_timeout) + _REVOKE_MARGIN)
+    delete_session(rt, record)
     print(f"Deleted session {record.id}.")
     return 0
 

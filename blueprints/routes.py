@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,63 +18,29 @@ from relay.errors import (
     BadRequest,
     BodyTooLarge,
     CodexBinaryError,
-    Forbidden,
     MessageTooLong,
-    NotAuthenticated,
-    NotFound,
-    RateLimited,
 )
 from relay.logs import log_context
-from relay.runtime import RelayRuntime
-from relay.session_store import SessionRecord
-from relay.turns import cancel_turn, delete_session, start_turn
+from relay.turns import cancel_turn, delete_session
 
 from .errors import register_app_error_handlers, register_error_handlers
 from .sse import event_stream
 from .state import RelayState, relay_state
+from .turn_access import RunContext, owned_session, run_context, start_chat_turn
 
 __all__ = ["make_blueprint"]
 
 log = logging.getLogger("codex_relay.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 _CHAT_FIELDS = frozenset({"message", "session_id"})
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 if not STATIC_DIR.is_dir():  # installed from a wheel: static files ship inside relay/
     STATIC_DIR = Path(__file__).resolve().parent.parent / "relay" / "_static"
 
 
-@dataclass(frozen=True)
-class RunContext:
-    """Who is asking about which run, as the host decided."""
-
-    user: str
-    runid: str
-    config: str
-    run_dir: str
-    tier: str
-
-
 def _run_context(state: RelayState, runid: str, config: str) -> RunContext:
-    user = state.policy.current_user()
-    if user is None:
-        raise NotAuthenticated("Log in to use the agent.")
-    if not _NAME.match(runid) or not _NAME.match(config):
-        raise NotFound("No such run.")
-    run_dir = state.policy.run_dir(runid)
-    if run_dir is None:
-        raise NotFound("No such run.")
-    if not state.policy.authorize(user, runid, config):
-        raise Forbidden("You may not use the agent on this run.")
-    return RunContext(user, runid, config, run_dir, state.policy.tier(user, runid, config))
-
-
-def _session(state: RelayState, ctx: RunContext, session_id: str) -> SessionRecord:
-    if not _SESSION_ID.match(session_id):
-        raise NotFound("No such session for this run.")
-    return state.runtime.sessions.get_owned(session_id, ctx.user, ctx.runid)
+    return run_context(state, state.policy.current_user(), runid, config)
 
 
 def _read_chat_body(max_bytes: int, max_chars: int) -> tuple[str, str | None]:
@@ -111,18 +75,6 @@ def _read_chat_body(max_bytes: int, max_chars: int) -> tuple[str, str | None]:
     return message, session_id
 
 
-def _check_rate(rt: RelayRuntime, user: str) -> None:
-    now = time.time()
-    window = int(now // 60)
-    key = rt.keys.rate(user, window)
-    with rt.redis.pipeline() as pipe:
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count = int(pipe.execute()[0])
-    if count > rt.settings.rate_limit_per_minute:
-        raise RateLimited("Too many messages; wait a moment.", int(60 - now % 60) + 1)
-
-
 def _urls(ctx: RunContext, session_id: str) -> dict[str, str]:
     args: dict[str, Any] = {"runid": ctx.runid, "config": ctx.config, "session_id": session_id}
     return {
@@ -137,30 +89,8 @@ def chat(runid: str, config: str) -> tuple[Response, int]:
     settings = state.settings
     ctx = _run_context(state, runid, config)
     message, session_id = _read_chat_body(settings.max_body_bytes, settings.max_message_chars)
-    rt = state.runtime
-    _check_rate(rt, ctx.user)
-    if session_id is None:
-        record = rt.sessions.create(ctx.user, ctx.runid, ctx.config, ctx.tier, ctx.run_dir)
-    else:
-        record = _session(state, ctx, session_id)
-        if record.tier != ctx.tier or record.run_dir != ctx.run_dir:
-            rt.sessions.update(record.id, tier=ctx.tier, run_dir=ctx.run_dir)
-            record = rt.sessions.get_owned(record.id, ctx.user, ctx.runid)
-
-    def mint(turn: int) -> str:
-        return state.mint_token(ctx.user, ctx.runid, ctx.config, record.id, ctx.tier, ctx.run_dir)
-
-    turn, job_id = start_turn(rt, record, message, mint, settings.profile_text or "")
-    log.info(
-        "turn queued",
-        extra={
-            "session": record.id,
-            "turn": turn,
-            "job_id": job_id,
-            "user": ctx.user,
-            "runid": ctx.runid,
-        },
-    )
+    started = start_chat_turn(state, ctx, message, session_id)
+    record, turn, job_id = started.session, started.turn, started.job_id
     body: dict[str, Any] = {"session_id": record.id, "turn": turn, "job_id": job_id}
     body.update(_urls(ctx, record.id))
     return jsonify(body), 202
@@ -170,7 +100,7 @@ def events(runid: str, config: str, session_id: str) -> Response:
     """SSE: replay the session's events after the client's last id, then follow live."""
     state = relay_state()
     ctx = _run_context(state, runid, config)
-    record = _session(state, ctx, session_id)
+    record = owned_session(state, ctx, session_id)
     after = request.headers.get("Last-Event-ID") or request.args.get("after") or None
     return event_stream(state.runtime, record.id, after)
 
@@ -178,7 +108,7 @@ def events(runid: str, config: str, session_id: str) -> Response:
 def cancel(runid: str, config: str, session_id: str) -> tuple[Response, int]:
     """Ask the running turn to stop; the stream then ends it with ``cancelled``."""
     state = relay_state()
-    record = _session(state, _run_context(state, runid, config), session_id)
+    record = owned_session(state, _run_context(state, runid, config), session_id)
     cancelled = cancel_turn(state.runtime, record)
     log.info(
         "cancel requested",
@@ -190,14 +120,14 @@ def cancel(runid: str, config: str, session_id: str) -> tuple[Response, int]:
 def session_state(runid: str, config: str, session_id: str) -> Response:
     """The session's state: status, turns, whether a Codex thread exists."""
     state = relay_state()
-    record = _session(state, _run_context(state, runid, config), session_id)
+    record = owned_session(state, _run_context(state, runid, config), session_id)
     return jsonify(record.public())
 
 
 def session_delete(runid: str, config: str, session_id: str) -> tuple[str, int]:
     """End the session: cancel any turn, revoke its tokens, drop its state."""
     state = relay_state()
-    record = _session(state, _run_context(state, runid, config), session_id)
+    record = owned_session(state, _run_context(state, runid, config), session_id)
     delete_session(state.runtime, record)
     log.info("session deleted", extra={"session": record.id})
     return "", 204

@@ -31,12 +31,10 @@ VIEWS = ["/agent/admin/", "/agent/admin/sessions.json", "/agent/admin/metrics", 
 @pytest.fixture
 def app(app):
     """The demo app with role-granting admin policy."""
-    relay = app.extensions["codex_relay"].extension
-
-    @relay.admin_authorizer
     def role(user):
         return ROLES.get(user)
 
+    app.extensions["codex_relay"].policy.admin_authorizer = role
     return app
 
 

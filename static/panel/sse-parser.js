@@ -55,7 +55,8 @@ export class SseParser {
     /** @type {number|null} the latest `retry:` of the stream, in milliseconds */
     this.retry = null;
     this._decoder = new TextDecoder(); // drops a leading BOM of a byte stream itself
-    this._buffer = '';
+    this._buffer = ''; // the start of a line whose end has not arrived
+    this._heldCr = false;
     this._started = false;
     this._block = emptyBlock();
   }
@@ -72,17 +73,16 @@ export class SseParser {
       this._started = true;
       if (typeof chunk === 'string' && text[0] === BOM) text = text.slice(1);
     }
-    if (!this._buffer.endsWith('\r') && !/[\r\n]/.test(text)) {
+    if (!this._heldCr && !/[\r\n]/.test(text)) {
       this._buffer += text; // the middle of a long line: nothing to split yet
       return [];
     }
-    text = this._buffer + text;
-    // A trailing CR may be the first half of a CRLF cut by the chunking: keep
+    text = `${this._buffer}${this._heldCr ? '\r' : ''}${text}`;
+    // A trailing CR may be the first half of a CRLF cut by the chunking: hold
     // it (and the line it ends) until the next chunk says which it is.
-    const hold = text.endsWith('\r');
-    const lines = (hold ? text.slice(0, -1) : text).split(LINE_BREAK);
-    const rest = lines.pop();
-    this._buffer = hold ? `${rest}\r` : rest;
+    this._heldCr = text.endsWith('\r');
+    const lines = (this._heldCr ? text.slice(0, -1) : text).split(LINE_BREAK);
+    this._buffer = lines.pop();
     const messages = [];
     for (const line of lines) {
       const message = this._line(line);

@@ -70,6 +70,7 @@ function deepActiveElement() {
   return active;
 }
 
+/** <codex-relay-panel>: the launcher, the chat panel and its session (API: command-bar.js). */
 export class CodexRelayPanel extends HTMLElement {
   static get observedAttributes() { return ['runid', 'config', 'base-url', 'open', 'shortcut']; }
 

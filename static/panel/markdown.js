@@ -27,6 +27,9 @@ export const PURIFY_CONFIG = Object.freeze({
   RETURN_DOM_FRAGMENT: true,
 });
 
+/** marked's options: GitHub-flavoured, synchronous, images as links. */
+export const MARKED_OPTIONS = Object.freeze({ gfm: true, async: false, renderer: { image: imageAsLink } });
+
 // `undefined` while loading (or before), `null` if loading failed, else {markdown, purify}.
 let libs;
 let loading = null;
@@ -56,8 +59,7 @@ export function loadLibraries(urls) {
           node.setAttribute('rel', 'noopener noreferrer');
         }
       });
-      const markdown = new markedModule.Marked({ gfm: true, async: false,
-        renderer: { image: imageAsLink } });
+      const markdown = new markedModule.Marked(MARKED_OPTIONS);
       libs = { markdown, purify };
     },
     (err) => {

@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         authoriser = authoriser_from_settings(load_settings(), require_redis=True)
         server = McpHttpServer(authoriser, args.host, args.port)
-    except (ConfigError, OSError) as exc:
+    except ConfigError as exc:
+        print(f"codex_relay MCP server: {exc.key} {exc.reason}", file=sys.stderr)
+        return 2
+    except OSError as exc:
         print(f"codex_relay MCP server: {exc}", file=sys.stderr)
         return 2
     server.run(lambda url: print(f"{READY_PREFIX}{url}", file=sys.stderr, flush=True))

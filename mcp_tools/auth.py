@@ -64,7 +64,8 @@ def load_public_key(settings: Settings) -> str:
     """
     pem = (settings.jwt_public_key or "").strip()
     if "BEGIN PUBLIC KEY" not in pem:
-        raise ConfigError(setting_name("jwt_public_key"), "must give a PEM public key")
+        name = setting_name("jwt_public_key")
+        raise ConfigError(name, f"or {name}_FILE must give a PEM public key")
     return pem + "\n"
 
 

@@ -336,7 +336,7 @@ def stdio_main(environ: Mapping[str, str] | None = None) -> int:
             raise ConfigError(TOKEN_ENV, "must hold the turn's run token")
         authoriser = authoriser_from_settings(load_settings(env))
     except ConfigError as exc:
-        print(f"codex_relay MCP server: {exc}", file=sys.stderr)
+        print(f"codex_relay MCP server: {exc.key} {exc.reason}", file=sys.stderr)
         return 2
     build_server(authoriser, static_token(token)).run("stdio")
     return 0

@@ -73,6 +73,8 @@ class ConfigError(RelayError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
+        #: What is wrong with it, without the key ("must be set").
+        self.reason = message
 
 
 class CodexBinaryError(RelayError):

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-fast bench check lint typecheck imports docs clean
+.PHONY: setup demo test test-js bench check lint typecheck imports docs clean
 
 $(BIN)/codex-relay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(BIN)/codex-relay: pyproject.toml
 	$(BIN)/codex-relay install-codex
 	touch $@
 
-## setup: virtualenv, Python dependencies and the pinned Codex CLI (npm)
-setup: $(BIN)/codex-relay .codex-cli/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## setup: virtualenv, Python dependencies, the pinned Codex CLI and the panel's lint tools (npm)
+setup: $(BIN)/codex-relay .codex-cli/.installed node_modules/.installed
 
 ## demo: the whole pipeline on embedded defaults (Redis, worker, scripted model, app)
 demo: setup
@@ -33,6 +37,7 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	npx --no-install eslint .
 
 ## imports: the one-way layers (import-linter contracts in pyproject.toml)
 imports: setup
@@ -48,5 +53,9 @@ typecheck: setup
 ## check: lint, import layers, types and tests
 check: lint imports typecheck test
 
+## test-js: only the panel's node unit tests (make test runs them too, through pytest)
+test-js: node_modules/.installed
+	node --test tests/js/
+
 clean:
-	rm -rf $(VENV) .codex-cli .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) .codex-cli node_modules .pytest_cache .mypy_cache .ruff_cache dist build

@@ -31,6 +31,7 @@ VIEWS = ["/agent/admin/", "/agent/admin/sessions.json", "/agent/admin/metrics", 
 @pytest.fixture
 def app(app):
     """The demo app with role-granting admin policy."""
+
     def role(user):
         return ROLES.get(user)
 

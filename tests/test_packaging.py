@@ -40,6 +40,7 @@ def test_wheel_contains_every_package_and_the_panel(wheel):
         assert module in names
     assert "relay/_static/command-bar.js" in names
     assert "relay/_static/command-bar.css" in names
+    assert "relay/_static/panel/element.js" in names
     vendor = json.loads((ROOT / "static" / "vendor" / "VENDOR.json").read_text())
     assert vendor  # the vendored libraries and their licences ship too
     for path in (ROOT / "static" / "vendor").rglob("*"):

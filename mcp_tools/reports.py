@@ -7,7 +7,10 @@ bytes up and replaces the report atomically (the steps are
 :mod:`mcp_tools.report_store`'s).
 
 Reports are UTF-8 (a byte-order mark is kept); the line ending of the
-report (``\\n`` or ``\\r\\n``) is used for the new lines.
+report (``\\n`` or ``\\r\\n``) is used for the new lines. Every change is
+recorded in the report's edit journal (:mod:`mcp_tools.report_edits`), and
+its ``edit_id`` comes back with the diff, so a user can undo it
+(:mod:`mcp_tools.report_history`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing_extensions import TypedDict
 
 from . import path_guard, report_sections
 from .errors import BadArgument, TooLarge
+from .report_edits import Edit, EditActor, append_edit, line_changes
 from .report_store import (
     BACKUP_DIR,
     LOCK_TIMEOUT,
@@ -91,6 +95,8 @@ class ReplaceResult(TypedDict):
     """The answer of ``replace_report_section``."""
 
     report_id: str
+    #: The journal id of this edit, for the undo route (``None`` when nothing changed).
+    edit_id: str | None
     path: str
     section: str
     changed: bool
@@ -153,8 +159,13 @@ def replace_report_section(
     max_content_bytes: int = MAX_CONTENT_BYTES,
     max_backups: int = MAX_BACKUPS_PER_REPORT,
     lock_timeout: float = LOCK_TIMEOUT,
+    actor: EditActor | None = None,
 ) -> ReplaceResult:
-    """Replace one section (see the module docstring); returns a unified diff and the backup."""
+    """Replace one section (see the module docstring); returns a unified diff and the backup.
+
+    A change is recorded in the report's journal (:mod:`mcp_tools.report_edits`)
+    as made by ``actor``; its id is the result's ``edit_id``.
+    """
     size = len(content.encode("utf-8", "surrogatepass"))
     if size > max_content_bytes:
         raise TooLarge(f"The content is {size} bytes; at most {max_content_bytes} are accepted.")
@@ -176,11 +187,15 @@ def replace_report_section(
             data = (codecs.BOM_UTF8 if bom else b"") + new_text.encode("utf-8")
             if len(data) > MAX_REPORT_BYTES:
                 raise TooLarge(f"The new report would be over {MAX_REPORT_BYTES} bytes.")
-            backup = None
+            backup = edit = None
             if new_text != text:
                 remove_stale_temporaries(folder, name)
                 backup = write_backup(run_dir, bare, raw, mode, max_backups)
                 atomic_write(folder, name, data, mode)
+                old_part = doc.lines[section.start : section.end]
+                counts = line_changes(old_part, lines[section.start : new_end])
+                edit = Edit.new("edit", bare, section.path, actor, backup, (raw, data), counts)
+                append_edit(run_dir, edit, mode)
     diff = (
         report_sections.section_diff(doc.lines, lines, section.start, section.end, new_end, rel)
         if backup
@@ -188,6 +203,7 @@ def replace_report_section(
     )
     return ReplaceResult(
         report_id=bare,
+        edit_id=edit.id if edit else None,
         path=rel,
         section=section.path,
         changed=backup is not None,

@@ -40,6 +40,7 @@ from relay.tokens import ALGORITHM, AUDIENCE
 
 from .admin import register_admin
 from .host_policy import HostPolicy
+from .report_routes import add_report_routes
 from .routes import make_blueprint
 from .state import EXTENSION_KEY, RelayState
 
@@ -107,7 +108,9 @@ class CodexRelay:
             self.policy, settings, RelayRuntime.from_settings(settings), prefix.rstrip("/")
         )
         app.extensions[EXTENSION_KEY] = state
-        app.register_blueprint(make_blueprint(), url_prefix=state.url_prefix or None)
+        blueprint = make_blueprint()
+        add_report_routes(blueprint)
+        app.register_blueprint(blueprint, url_prefix=state.url_prefix or None)
         if settings.admin_enabled:
             register_admin(app, state)
 

@@ -31,8 +31,9 @@ __all__ = [
 
 log = logging.getLogger("codex_relay.http")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+# "\Z", not "$": "$" also matches before a final newline ("run-1\n").
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+_SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 @dataclass(frozen=True)

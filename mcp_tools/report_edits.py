@@ -75,8 +75,8 @@ EDITS_DIR = ".edits"
 #: Size of a journal past which its older half is dropped (about 3,000 changes).
 MAX_JOURNAL_BYTES = 1024 * 1024
 
-_EDIT_ID = re.compile(r"^[0-9a-f]{32}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_EDIT_ID = re.compile(r"^[0-9a-f]{32}\Z")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 _NAME_FIELD_CHARS = 200
 _FORMAT = 1
 

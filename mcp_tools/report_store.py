@@ -69,7 +69,8 @@ MAX_BACKUPS_PER_REPORT = 20
 #: Seconds a change waits for another change of the same report.
 LOCK_TIMEOUT = 10.0
 
-_REPORT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# "\Z", not "$": "$" also matches before a final newline ("summary\n").
+_REPORT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _STAMP = r"\d{8}T\d{6}\.\d{6}Z(?:-\d+)?"
 
 
@@ -87,7 +88,7 @@ def report_path(report_id: str) -> tuple[str, str]:
 
 def backup_name_pattern(bare: str) -> re.Pattern[str]:
     """The file names of the backups of report ``bare`` (nothing else matches)."""
-    return re.compile(rf"^{re.escape(bare)}\.{_STAMP}\.md$")
+    return re.compile(rf"^{re.escape(bare)}\.{_STAMP}\.md\Z")
 
 
 def read_report(run_dir: Path, rel: str) -> tuple[path_guard.GuardedPath, bytes, int]:

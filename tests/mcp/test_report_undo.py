@@ -166,7 +166,19 @@ def test_an_edit_of_another_report_is_not_found_in_this_one(run: Path) -> None:
 
 @pytest.mark.parametrize(
     "report_id",
-    ["../r", "..", ".backups", ".edits/r", "r/../r", "/etc/passwd", "r\x00", "", "-r", "a" * 200],
+    [
+        "../r",
+        "..",
+        ".backups",
+        ".edits/r",
+        "r/../r",
+        "/etc/passwd",
+        "r\x00",
+        "r\n",
+        "",
+        "-r",
+        "a" * 200,
+    ],
 )
 def test_hostile_report_ids_are_refused_by_undo_and_history(run: Path, report_id: str) -> None:
     with pytest.raises(BadArgument):

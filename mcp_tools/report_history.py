@@ -38,13 +38,23 @@ from . import path_guard
 from .errors import (
     AlreadyUndone,
     BackupMissing,
+    BadArgument,
     NoSuchEdit,
     NotFound,
     ReportChanged,
     TooLarge,
     UnsafePath,
 )
-from .report_edits import Edit, EditActor, append_edit, digest, is_edit_id, read_edits, undone_by
+from .report_edits import (
+    EDITS_DIR,
+    Edit,
+    EditActor,
+    append_edit,
+    digest,
+    is_edit_id,
+    read_edits,
+    undone_by,
+)
 from .report_store import (
     BACKUP_DIR,
     LOCK_TIMEOUT,
@@ -60,7 +70,14 @@ from .report_store import (
     write_backup,
 )
 
-__all__ = ["HistoryEntry", "ReportHistory", "UndoResult", "report_history", "undo_report_edit"]
+__all__ = [
+    "HistoryEntry",
+    "ReportHistory",
+    "UndoResult",
+    "report_history",
+    "run_report_ids",
+    "undo_report_edit",
+]
 
 
 class HistoryEntry(TypedDict):
@@ -123,6 +140,36 @@ def _backup_names(run_dir: Path) -> set[str]:
             return set(os.listdir(folder))
     except (NotFound, UnsafePath):
         return set()
+
+
+def _reports_in(run_dir: Path, rel: str, suffix: str) -> set[str]:
+    """``<name>.md`` for each plain file ``<name><suffix>`` in the run directory ``rel``."""
+    try:
+        with directory(run_dir, rel) as folder:
+            entries = list(os.scandir(folder))
+    except (NotFound, UnsafePath):
+        return set()
+    found = set()
+    for entry in entries:
+        if not entry.name.endswith(suffix) or not entry.is_file(follow_symlinks=False):
+            continue
+        name = entry.name.removesuffix(suffix) + ".md"
+        try:
+            report_path(name)
+        except BadArgument:
+            continue
+        found.add(name)
+    return found
+
+
+def run_report_ids(run_dir: Path) -> list[str]:
+    """The run's reports with a file or an edit journal (or both), as file names, sorted.
+
+    File names (``summary.md``) are report ids that always name the same
+    file again; a bare id would not for a report named ``x.md.md``.
+    """
+    files = _reports_in(run_dir, REPORTS_DIR, ".md")
+    return sorted(files | _reports_in(run_dir, f"{REPORTS_DIR}/{EDITS_DIR}", ".jsonl"))
 
 
 def report_history(run_dir: Path, report_id: str) -> ReportHistory:

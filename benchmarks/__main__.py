@@ -15,6 +15,7 @@ from . import (
     event_latency,
     mcp_cost,
     publish_throughput,
+    report_edits,
     turn_overhead,
 )
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         event_latency,
         mcp_cost,
         cancel_latency,
+        report_edits,
     ):
         benchmark.main()
         print()

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -51,6 +50,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import orjson
 
 from . import path_guard
 from .errors import TooLarge
@@ -140,24 +141,30 @@ class Edit:
 
     def to_line(self) -> bytes:
         """The journal line of this change (UTF-8 JSON and a newline)."""
-        record = {"v": _FORMAT, **asdict(self)}
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        return orjson.dumps({"v": _FORMAT, **asdict(self)}) + b"\n"
 
     @classmethod
-    def from_json(cls, record: Any, report: str) -> Edit | None:
-        """The change a decoded line of report ``report``'s journal records, or ``None``."""
+    def from_json(
+        cls, record: Any, report: str, backups: re.Pattern[str] | None = None
+    ) -> Edit | None:
+        """The change a decoded line of report ``report``'s journal records, or ``None``.
+
+        ``backups`` is :func:`~mcp_tools.report_store.backup_name_pattern` of
+        ``report`` (given when parsing many lines).
+        """
         if not isinstance(record, dict) or record.get("v") != _FORMAT:
             return None
         try:
             edit = cls(**{key: record[key] for key in _FIELDS})
         except (KeyError, TypeError):
             return None
-        return edit if edit._is_sound(report) else None
+        sound = edit._is_sound(report, backups or backup_name_pattern(report))
+        return edit if sound else None
 
-    def _is_sound(self, report: str) -> bool:
-        backup = self.backup.rpartition("/")
+    def _is_sound(self, report: str, backups: re.Pattern[str]) -> bool:
+        backup = self.backup.rpartition("/") if isinstance(self.backup, str) else ("", "", "")
         return (
-            bool(_EDIT_ID.match(self.id))
+            is_edit_id(self.id)
             and self.kind in ("edit", "undo")
             and self.report == report
             and _is_text(self.section)
@@ -165,7 +172,7 @@ class Edit:
             and isinstance(self.at, int | float)
             and not isinstance(self.at, bool)
             and backup[0] == f"{REPORTS_DIR}/{BACKUP_DIR}"
-            and bool(backup_name_pattern(report).match(backup[2]))
+            and bool(backups.match(backup[2]))
             and all(isinstance(h, str) and _SHA256.match(h) for h in (self.before, self.after))
             and all(_is_count(n) for n in (self.added, self.removed))
             and (self.undoes is None if self.kind == "edit" else is_edit_id(self.undoes))
@@ -297,12 +304,13 @@ def read_edits(run_dir: Path, report: str) -> list[Edit]:
 
 def _parse(lines: Iterable[bytes], report: str) -> Iterable[Edit]:
     seen: set[str] = set()
+    backups = backup_name_pattern(report)
     for line in lines:
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
             continue  # a torn last line, or not JSON at all
-        edit = Edit.from_json(record, report)
+        edit = Edit.from_json(record, report, backups)
         if edit is not None and edit.id not in seen:
             seen.add(edit.id)
             yield edit

@@ -257,6 +257,24 @@ def test_a_torn_or_forged_journal_line_is_skipped(run: Path) -> None:
         json.dumps({**forged, "id": "c" * 32, "at": True}),
         json.dumps({**forged, "id": "b" * 32, "kind": "undo", "undoes": None}),
         json.dumps({**forged, "v": 2}),
+        *(
+            json.dumps({**forged, "id": f"{n:032x}", field: value})
+            for n, (field, value) in enumerate(
+                [
+                    ("id", 7),
+                    ("backup", 7),
+                    ("backup", None),
+                    ("before", 7),
+                    ("section", ["x"]),
+                    ("user", {"a": 1}),
+                    ("kind", ["edit"]),
+                    ("undoes", 5),
+                    ("report", None),
+                ],
+                start=1,
+            )
+        ),
+        json.dumps({key: value for key, value in forged.items() if key != "after"}),
         json.dumps(forged),  # a repeated id: the first record stands
         b'{"v": 1, "id": "torn',  # a line cut short by a crash
     ]

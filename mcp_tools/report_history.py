@@ -60,14 +60,11 @@ from .report_store import (
     LOCK_TIMEOUT,
     MAX_BACKUPS_PER_REPORT,
     REPORTS_DIR,
-    atomic_write,
     directory,
-    locked,
+    held_report,
     read_in,
     read_report,
-    remove_stale_temporaries,
     report_path,
-    write_backup,
 )
 
 __all__ = [
@@ -231,39 +228,31 @@ def undo_report_edit(
     bare, rel = report_path(report_id)
     if not is_edit_id(edit_id):
         raise NoSuchEdit(f"'{rel}' has no edit {path_guard.shown(str(edit_id), 40)}.")
-    first = path_guard.resolve(run_dir, rel, want="file")
-    parent, _, name = first.rel.rpartition("/")
-    with directory(run_dir, parent or ".") as folder:
-        with locked(folder, name, first.rel, lock_timeout):
-            edits = read_edits(run_dir, bare)
-            target = next((edit for edit in edits if edit.id == edit_id), None)
-            if target is None:
-                raise NoSuchEdit(f"'{rel}' has no edit '{edit_id}'.")
-            if undone_by(edits)[edit_id] is not None:
-                raise AlreadyUndone(
-                    "This edit is undone already; undo the undo to bring it back. "
-                    "Nothing was changed."
-                )
-            raw, mode = read_in(folder, name, first.rel)
-            if digest(raw) != target.after:
-                raise ReportChanged(
-                    f"'{rel}' changed after this edit, so undoing it would lose the later "
-                    "changes. Nothing was changed."
-                )
-            old = _read_backup(run_dir, target)
-            if old is None or digest(old) != target.before:
-                raise BackupMissing(
-                    "The text from before this edit is no longer kept (its backup was removed "
-                    "or altered), so it cannot be undone. Nothing was changed."
-                )
-            remove_stale_temporaries(folder, name)
-            backup = write_backup(run_dir, bare, raw, mode, max_backups)
-            atomic_write(folder, name, old, mode)
-            counts = (target.removed, target.added)
-            undo = Edit.new(
-                "undo", bare, target.section, actor, backup, (raw, old), counts, undoes=edit_id
+    with held_report(run_dir, report_id, lock_timeout) as report:
+        edits = read_edits(run_dir, bare)
+        target = next((edit for edit in edits if edit.id == edit_id), None)
+        if target is None:
+            raise NoSuchEdit(f"'{rel}' has no edit '{edit_id}'.")
+        if undone_by(edits)[edit_id] is not None:
+            raise AlreadyUndone(
+                "This edit is undone already; undo the undo to bring it back. Nothing was changed."
             )
-            append_edit(run_dir, undo, mode)
+        if digest(report.raw) != target.after:
+            raise ReportChanged(
+                f"'{rel}' changed after this edit, so undoing it would lose the later changes. "
+                "Nothing was changed."
+            )
+        old = _read_backup(run_dir, target)
+        if old is None or digest(old) != target.before:
+            raise BackupMissing(
+                "The text from before this edit is no longer kept (its backup was removed or "
+                "altered), so it cannot be undone. Nothing was changed."
+            )
+        backup = report.replace(old, max_backups)
+        counts = (target.removed, target.added)
+        texts = (report.raw, old)
+        undo = Edit.new("undo", bare, target.section, actor, backup, texts, counts, edit_id)
+        append_edit(run_dir, undo, report.mode)
     return UndoResult(
         report_id=bare, edit_id=edit_id, undo_id=undo.id, restored=True, backup=backup
     )

@@ -21,7 +21,8 @@ the user) goes through these steps, so none can lose the user's text:
 
 Every write works relative to a directory descriptor opened through
 :mod:`mcp_tools.path_guard` (:func:`directory`), so a directory or a link
-swapped into the path meanwhile cannot redirect it.
+swapped into the path meanwhile cannot redirect it. :func:`held_report` and
+:meth:`HeldReport.replace` put the steps together for every kind of change.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,10 +47,12 @@ __all__ = [
     "MAX_BACKUPS_PER_REPORT",
     "MAX_REPORT_BYTES",
     "REPORTS_DIR",
+    "HeldReport",
     "atomic_write",
     "backup_name_pattern",
     "decode",
     "directory",
+    "held_report",
     "locked",
     "read_in",
     "read_report",
@@ -246,3 +250,45 @@ def write_backup(run_dir: Path, bare: str, raw: bytes, mode: int, keep: int) -> 
     finally:
         os.close(backups)
     return f"{rel}/{name}"
+
+
+@dataclass(frozen=True)
+class HeldReport:
+    """A report read under its lock (see :func:`held_report`), ready to be replaced."""
+
+    run_dir: Path
+    #: The bare report id and the report's run-relative path (``reports/<id>.md``).
+    bare: str
+    rel: str
+    #: The path the guard resolved it to (for messages), its directory's fd and its name.
+    real_rel: str
+    folder: int
+    name: str
+    #: Its bytes and permission bits, as read under the lock.
+    raw: bytes
+    mode: int
+
+    def replace(self, data: bytes, keep: int = MAX_BACKUPS_PER_REPORT) -> str:
+        """Back the bytes read up, then write ``data`` in their place; the backup's path.
+
+        Temporary files a killed change left behind go first; at most
+        ``keep`` backups of the report are kept.
+        """
+        remove_stale_temporaries(self.folder, self.name)
+        backup = write_backup(self.run_dir, self.bare, self.raw, self.mode, keep)
+        atomic_write(self.folder, self.name, data, self.mode)
+        return backup
+
+
+@contextmanager
+def held_report(
+    run_dir: Path, report_id: str, timeout: float = LOCK_TIMEOUT
+) -> Iterator[HeldReport]:
+    """Lock report ``report_id`` and read it; the lock is held until the block ends."""
+    bare, rel = report_path(report_id)
+    guarded = path_guard.resolve(run_dir, rel, want="file")
+    parent, _, name = guarded.rel.rpartition("/")
+    with directory(run_dir, parent or ".") as folder:
+        with locked(folder, name, guarded.rel, timeout):
+            raw, mode = read_in(folder, name, guarded.rel)
+            yield HeldReport(run_dir, bare, rel, guarded.rel, folder, name, raw, mode)

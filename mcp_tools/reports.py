@@ -20,7 +20,7 @@ from pathlib import Path
 
 from typing_extensions import TypedDict
 
-from . import path_guard, report_sections
+from . import report_sections
 from .errors import BadArgument, TooLarge
 from .report_edits import Edit, EditActor, append_edit, line_changes
 from .report_store import (
@@ -29,15 +29,10 @@ from .report_store import (
     MAX_BACKUPS_PER_REPORT,
     MAX_REPORT_BYTES,
     REPORTS_DIR,
-    atomic_write,
     decode,
-    directory,
-    locked,
-    read_in,
+    held_report,
     read_report,
-    remove_stale_temporaries,
     report_path,
-    write_backup,
 )
 
 __all__ = [
@@ -171,31 +166,26 @@ def replace_report_section(
         raise TooLarge(f"The content is {size} bytes; at most {max_content_bytes} are accepted.")
     if "\x00" in content:
         raise BadArgument("The content contains a NUL character.")
-    bare, rel = report_path(report_id)
-    first = path_guard.resolve(run_dir, rel, want="file")
-    parent, _, name = first.rel.rpartition("/")
-    with directory(run_dir, parent or ".") as folder:
-        with locked(folder, name, first.rel, lock_timeout):
-            raw, mode = read_in(folder, name, first.rel)
-            bom, text = decode(raw, first.rel)
-            doc = report_sections.parse_document(text)
-            section = report_sections.find_section(doc, pattern)
-            lines, new_end = report_sections.splice_section(doc, section, content, keep_heading)
-            new_text = "".join(lines)
-            after = report_sections.parse_document(new_text)
-            report_sections.check_structure(doc, section, after, new_end, keep_heading)
-            data = (codecs.BOM_UTF8 if bom else b"") + new_text.encode("utf-8")
-            if len(data) > MAX_REPORT_BYTES:
-                raise TooLarge(f"The new report would be over {MAX_REPORT_BYTES} bytes.")
-            backup = edit = None
-            if new_text != text:
-                remove_stale_temporaries(folder, name)
-                backup = write_backup(run_dir, bare, raw, mode, max_backups)
-                atomic_write(folder, name, data, mode)
-                old_part = doc.lines[section.start : section.end]
-                counts = line_changes(old_part, lines[section.start : new_end])
-                edit = Edit.new("edit", bare, section.path, actor, backup, (raw, data), counts)
-                append_edit(run_dir, edit, mode)
+    with held_report(run_dir, report_id, lock_timeout) as report:
+        bare, rel = report.bare, report.rel
+        bom, text = decode(report.raw, report.real_rel)
+        doc = report_sections.parse_document(text)
+        section = report_sections.find_section(doc, pattern)
+        lines, new_end = report_sections.splice_section(doc, section, content, keep_heading)
+        new_text = "".join(lines)
+        after = report_sections.parse_document(new_text)
+        report_sections.check_structure(doc, section, after, new_end, keep_heading)
+        data = (codecs.BOM_UTF8 if bom else b"") + new_text.encode("utf-8")
+        if len(data) > MAX_REPORT_BYTES:
+            raise TooLarge(f"The new report would be over {MAX_REPORT_BYTES} bytes.")
+        backup = edit = None
+        if new_text != text:
+            backup = report.replace(data, max_backups)
+            counts = line_changes(
+                doc.lines[section.start : section.end], lines[section.start : new_end]
+            )
+            edit = Edit.new("edit", bare, section.path, actor, backup, (report.raw, data), counts)
+            append_edit(run_dir, edit, report.mode)
     diff = (
         report_sections.section_diff(doc.lines, lines, section.start, section.end, new_end, rel)
         if backup

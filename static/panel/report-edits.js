@@ -14,7 +14,8 @@ const ACTIONS = '.edit-actions';
 
 /**
  * The actions row of an undoable edit's card: the "Undo edit" button and a
- * status line. Hidden until the history says this user may undo.
+ * status line. It shows until the history says this user may not undo (a
+ * history that cannot be fetched hides nothing: pressing the button says why).
  * @param {{editId: string, reportId: string}} edit
  * @returns {HTMLElement}
  */
@@ -23,7 +24,6 @@ export function editActions(edit) {
   node.className = 'edit-actions';
   node.dataset.editId = edit.editId;
   node.dataset.reportId = edit.reportId;
-  node.hidden = true;
   const button = node.appendChild(document.createElement('button'));
   button.type = 'button';
   button.className = 'undo-edit';

@@ -45,7 +45,7 @@ def test_undo_edit_restores_the_report_shows_conflicts_and_survives_a_reload(
     first, second = cards.nth(0), cards.nth(1)
     undo_first = first.get_by_role("button", name="Undo edit")
     undo_second = second.get_by_role("button", name="Undo edit")
-    undo_first.wait_for(state="visible")  # shown once the history says this user may undo
+    undo_first.wait_for(state="visible")
     undo_second.wait_for(state="visible")
     edits = _history(p)["edits"]
     assert [e["kind"] for e in edits[:2]] == ["edit", "edit"]

@@ -5,6 +5,10 @@ Every error the facade answers, whether as a response or as the one
 ``{"error": {"message", "type", "param", "code"}}``. The HTTP status of a
 relay error comes from :data:`blueprints.errors.STATUS`, the one table every
 relay route uses; only the body's shape differs from the panel's routes.
+
+A failed turn (and an unexpected error) also says ``x-should-retry: false``,
+which OpenAI's SDKs obey: they retry a 5xx by default, and a retry here would
+start the agent's whole turn again, commands and edits included.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ __all__ = [
 
 log = logging.getLogger("codex_relay.openai")
 
+#: OpenAI's SDKs obey this header over their own retry rules.
+_NO_RETRY = "x-should-retry"
 _UNAVAILABLE = "The relay's Redis is unavailable; try again shortly."
 
 
@@ -55,6 +61,8 @@ def _relay_error(exc: errors.RelayError) -> Response:
     response = openai_error_response(*relay_error_body(exc))
     if isinstance(exc, errors.RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.TurnFailed):
+        response.headers[_NO_RETRY] = "false"
     return response
 
 
@@ -74,9 +82,11 @@ def _unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _http_error(exc)
     log.exception("unexpected error in an OpenAI facade route")
-    return openai_error_response(
+    response = openai_error_response(
         500, error_body("The relay hit an internal error.", 500, "internal_error")
     )
+    response.headers[_NO_RETRY] = "false"
+    return response
 
 
 def register_openai_error_handlers(bp: Blueprint) -> None:

@@ -35,6 +35,8 @@ _APPROVAL_REQUESTED = "approval.requested"
 _DETAIL_CHARS = 200
 _BACKTICKS = re.compile(r"`+")
 _FAILURE = "The turn failed."
+#: What goes around each kind of text item: a message is bare, reasoning a <think> block.
+_FRAMES = {ev.MESSAGE: ("", ""), ev.REASONING: ("<think>\n", "\n</think>")}
 
 
 def code_span(text: str) -> str:
@@ -149,11 +151,11 @@ class AnswerText:
         elif kind == ev.TURN_COMPLETED:
             return self._completed(str(event.get("status") or "completed"))
         elif kind in (_MESSAGE_DELTA, ev.MESSAGE):
-            return self._message(event)
+            return self._item(ev.MESSAGE, event)
         elif not self.show_activity:
             return ""
         elif kind in (_REASONING_DELTA, ev.REASONING):
-            return self._reasoning(event)
+            return self._item(ev.REASONING, event)
         elif kind in (ev.TOOL_STARTED, ev.TOOL_COMPLETED) and isinstance(event.get("tool"), dict):
             return self._tool(kind, event["tool"])
         elif kind == _APPROVAL_REQUESTED and isinstance(event.get("approval"), dict):
@@ -164,23 +166,16 @@ class AnswerText:
 
     # -- the kinds of text -----------------------------------------------
 
-    def _message(self, event: Mapping[str, Any]) -> str:
+    def _item(self, kind: str, event: Mapping[str, Any]) -> str:
+        """A message or reasoning item: a delta of it, or the whole of it."""
+        opening, closing = _FRAMES[kind]
         item = str(event.get("item_id") or "")
-        if event.get("type") == _MESSAGE_DELTA:
-            return self._continue("message", item, str(event.get("delta") or ""), "")
+        if str(event.get("type")).endswith(".delta"):
+            return self._continue(kind, item, str(event.get("delta") or ""), opening)
         text = str(event.get("text") or "")
         if item and item in self._streamed:
-            return self._finish_item("message", item, text, "", "")
-        return self._block(text) if text else ""
-
-    def _reasoning(self, event: Mapping[str, Any]) -> str:
-        item = str(event.get("item_id") or "")
-        if event.get("type") == _REASONING_DELTA:
-            return self._continue("reasoning", item, str(event.get("delta") or ""), "<think>\n")
-        text = str(event.get("text") or "")
-        if item and item in self._streamed:
-            return self._finish_item("reasoning", item, text, "<think>\n", "\n</think>")
-        return self._block(f"<think>\n{text}\n</think>") if text.strip() else ""
+            return self._finish_item(kind, item, text, opening, closing)
+        return self._block(opening + text + closing) if text.strip() else ""
 
     def _tool(self, kind: str, tool: Mapping[str, Any]) -> str:
         tool_id = str(tool.get("id") or "")

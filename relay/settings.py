@@ -310,7 +310,8 @@ def _validated(settings: Settings) -> Settings:
             raise ConfigError(name, "must not be negative")
         if meta["choices"] and value not in meta["choices"]:
             raise ConfigError(name, f"must be one of {', '.join(meta['choices'])}")
-    if not settings.openai_prefix.startswith("/") or settings.openai_prefix == "/":
+    prefix = settings.openai_prefix
+    if not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
         raise ConfigError(setting_name("openai_prefix"), "must be a path like '/openai/v1'")
     if not settings.metrics_route.startswith("/"):
         raise ConfigError(setting_name("metrics_route"), "must start with '/'")

@@ -111,6 +111,35 @@ def relay_env(
     return env
 
 
+@pytest.fixture(scope="session")
+def stack_base_env(
+    redis_server: EmbeddedRedis,
+    codex_bin: str,
+    devmodel: DevModelServer,
+    keypair: tuple[str, str],
+    model_catalog: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    """The environment of a stack run as processes (what ``relay_env`` sets, session-wide)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_RELAY_", "REDIS_URL"))}
+    env.update(
+        {
+            "CODEX_RELAY_CODEX_BIN": codex_bin,
+            "CODEX_RELAY_MODEL_BASE_URL": devmodel.base_url,
+            "CODEX_RELAY_MODEL": "devmodel",
+            "CODEX_RELAY_MODEL_CATALOG": model_catalog,
+            "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
+            "CODEX_RELAY_MCP_TRANSPORT": "http",
+            "CODEX_RELAY_SANDBOX": "danger-full-access",
+            "CODEX_RELAY_TURN_TIMEOUT": "60",
+            "CODEX_RELAY_IDLE_TIMEOUT": "45",
+            "CODEX_RELAY_KILL_GRACE": "0.5",
+            "CODEX_RELAY_WORK_DIR": str(tmp_path_factory.mktemp("stack-work")),
+        }
+    )
+    return env
+
+
 @pytest.fixture
 def settings(relay_env: dict[str, str]) -> Settings:
     """Settings as a worker with ``relay_env`` would load them."""

@@ -230,3 +230,29 @@ def test_a_host_without_an_api_key_loader_accepts_no_key(relay_env, keypair, run
     relay.run_authorizer(lambda user, runid, config: True)
     response = app.test_client().get(f"{API}/models", headers=_headers(keys["alice"]))
     _assert_openai_error(response, 401, "invalid_api_key")
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "openai/v1", "/openai/v1/", "//x"])
+def test_a_bad_facade_prefix_is_refused_naming_the_setting(prefix):
+    from relay.errors import ConfigError
+    from relay.settings import load_settings
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"CODEX_RELAY_OPENAI_PREFIX": prefix})
+    assert raised.value.key == "CODEX_RELAY_OPENAI_PREFIX"
+
+
+def test_the_facade_follows_its_prefix_setting(relay_env, keys, keypair, run_dir):
+    from cli.demo_app import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+            "CODEX_RELAY_OPENAI_PREFIX": "/llm",
+        }
+    )
+    client = app.test_client()
+    assert client.get("/llm/models", headers=_headers(keys["alice"])).status_code == 200
+    assert client.get(f"{API}/models", headers=_headers(keys["alice"])).status_code == 404

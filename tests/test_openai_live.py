@@ -32,7 +32,6 @@ import redis
 from blueprints.web_server import web_server_argv
 from cli.demo_app import ensure_sample_run
 from cli.embedded_redis import EmbeddedRedis, free_port
-from devmodel import DevModelServer
 from relay.runtime import RelayRuntime
 from relay.settings import load_settings
 
@@ -106,37 +105,21 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 
 @pytest.fixture(scope="module")
 def stack(
+    stack_base_env: dict[str, str],
     redis_server: EmbeddedRedis,
-    codex_bin: str,
-    devmodel: DevModelServer,
     keypair: tuple[str, str],
-    model_catalog: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveStack]:
     runs = tmp_path_factory.mktemp("openai-runs")
     ensure_sample_run(runs)
     url = redis_server.url.rsplit("/", 1)[0] + "/3"
     redis.Redis.from_url(url).flushdb()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_RELAY_", "REDIS_URL"))}
-    env.update(
-        {
-            "REDIS_URL": url,
-            "CODEX_RELAY_CODEX_BIN": codex_bin,
-            "CODEX_RELAY_MODEL_BASE_URL": devmodel.base_url,
-            "CODEX_RELAY_MODEL": "devmodel",
-            "CODEX_RELAY_MODEL_CATALOG": model_catalog,
-            "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
-            "CODEX_RELAY_MCP_TRANSPORT": "http",
-            "CODEX_RELAY_SANDBOX": "danger-full-access",
-            "CODEX_RELAY_TURN_TIMEOUT": "60",
-            "CODEX_RELAY_IDLE_TIMEOUT": "45",
-            "CODEX_RELAY_KILL_GRACE": "0.5",
-            "CODEX_RELAY_WORK_DIR": str(tmp_path_factory.mktemp("openai-work")),
-            "CODEX_RELAY_RUNS_ROOT": str(runs),
-            "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
-            "CODEX_RELAY_LOG_LEVEL": "WARNING",
-        }
-    )
+    env = stack_base_env | {
+        "REDIS_URL": url,
+        "CODEX_RELAY_RUNS_ROOT": str(runs),
+        "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
+        "CODEX_RELAY_LOG_LEVEL": "WARNING",
+    }
     port = free_port()
     log = tempfile.TemporaryFile(prefix="openai-stack-")
     procs: list[subprocess.Popen[bytes]] = []

@@ -5,8 +5,8 @@ Real processes on loopback: an embedded Redis, the scripted model
 ``codex-relay worker`` (idle between turns, ``CODEX_RELAY_MCP_TRANSPORT=off``)
 running the real Codex CLI, and the demo host app under gunicorn
 (``blueprints.gunicorn_conf``). This process is the client, over plain
-``http.client`` (no SDK), so the figures are the server's. Each round, in
-this order, on a new session each:
+``http.client`` (no SDK), so the figures are the server's. Each round runs
+the same turn three ways, each on a new session:
 
 - **panel**: ``POST .../agent/chat`` (202), then ``GET`` the session's SSE
   stream, read to ``turn.completed``;
@@ -21,7 +21,8 @@ with the panel's ``turn.completed``. The facade's added cost per turn is the
 paired difference of those ends (same round, same worker, same Codex), and
 the web processes' CPU per turn (gunicorn master and worker, from
 ``/proc``, a mean: the kernel counts it in 10 ms ticks). The panel's path
-takes two requests (POST, then the stream); the facade's one.
+takes two requests (POST, then the stream); the facade's one. The order of
+the three rotates from round to round, so none always goes first.
 
 Run: ``python -m benchmarks.openai_facade``
 """
@@ -32,7 +33,6 @@ import http.client
 import json
 import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -41,15 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from cli.demo_app import ensure_sample_run
-from cli.embedded_redis import EmbeddedRedis
-from relay.runtime import RelayRuntime
-from relay.settings import load_settings
-from relay.tokens import generate_keypair
 
 from ._common import machine_line, percentile, print_table, process_cpu_seconds
-from ._stack import HttpUser, load_line, model_server, relay_environment, web_app
-from .turn_overhead import running_worker, wait_until_idle
+from ._stack import HttpUser, load_line
+from .chat_latency import start_web_stack
+from .turn_overhead import wait_until_idle
 
 ROUNDS = 30
 WARMUP = 3
@@ -212,20 +208,8 @@ def main() -> None:
     print(f"Codex CLI {probe_codex(locate_codex(None)).version}; "
           f"CODEX_RELAY_MCP_TRANSPORT=off; before: {load_line()}")  # fmt: skip
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-openai-")))
-        server = stack.enter_context(EmbeddedRedis())
-        model = stack.enter_context(model_server(tmp))
-        private_key, public_key = generate_keypair()
-        runs_root = tmp / "runs"
-        runs_root.mkdir()
-        ensure_sample_run(runs_root)
-        env = relay_environment(server.url, model.base_url, model.catalog, public_key,
-                                str(tmp / "work"), CODEX_RELAY_RUNS_ROOT=str(runs_root),
-                                CODEX_RELAY_RATE_LIMIT_PER_MINUTE="100000")  # fmt: skip
-        rt = RelayRuntime.from_settings(load_settings({**os.environ, **env}))
-        worker = stack.enter_context(running_worker(env, tmp / "worker.log"))
-        web_env = {**env, "CODEX_RELAY_JWT_PRIVATE_KEY": private_key}
-        port = stack.enter_context(web_app(web_env, tmp / "web.log"))
+        web = start_web_stack(stack, "bench-openai-")
+        rt, worker, port = web.rt, web.worker, web.port
         pids = _web_pids(port)
         user = HttpUser(port)
         user.login("bench")
@@ -233,20 +217,21 @@ def main() -> None:
         panel: list[Turn] = []
         streamed: list[Turn] = []
         whole: list[Turn] = []
+        doors = [
+            lambda: panel_turn(user),
+            lambda: facade_turn(port, key, stream=True),
+            lambda: facade_turn(port, key, stream=False),
+        ]
         for index in range(WARMUP + ROUNDS):
-            runs = []
-            for door in (
-                lambda: panel_turn(user),
-                lambda: facade_turn(port, key, stream=True),
-                lambda: facade_turn(port, key, stream=False),
-            ):
+            runs: dict[int, Turn] = {}
+            for offset in range(len(doors)):
+                door = (index + offset) % len(doors)  # each door goes first in turn
                 wait_until_idle(rt, worker)
-                runs.append(_timed(pids, door))
+                runs[door] = _timed(pids, doors[door])
             if index >= WARMUP:
                 panel.append(runs[0])
                 streamed.append(runs[1])
                 whole.append(runs[2])
-        rt.redis.close()
     report(panel, streamed, whole)
     print(f"after: {load_line()}")
 

@@ -140,6 +140,27 @@ def stack_base_env(
     return env
 
 
+@pytest.fixture(scope="session")
+def stack_env(
+    stack_base_env: dict[str, str], redis_server: EmbeddedRedis, keypair: tuple[str, str]
+) -> Any:
+    """``stack_env(db, runs)``: a stack's environment on Redis database ``db`` (flushed),
+    with the sample run in ``runs``."""
+    from cli.demo_app import ensure_sample_run
+
+    def make(db: int, runs: Path) -> dict[str, str]:
+        ensure_sample_run(runs)
+        url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
+        redis.Redis.from_url(url).flushdb()
+        return stack_base_env | {
+            "REDIS_URL": url,
+            "CODEX_RELAY_RUNS_ROOT": str(runs),
+            "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
+        }
+
+    return make
+
+
 @pytest.fixture
 def settings(relay_env: dict[str, str]) -> Settings:
     """Settings as a worker with ``relay_env`` would load them."""

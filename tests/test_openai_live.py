@@ -27,11 +27,9 @@ from typing import Any
 import openai
 import orjson
 import pytest
-import redis
 
 from blueprints.web_server import web_server_argv
-from cli.demo_app import ensure_sample_run
-from cli.embedded_redis import EmbeddedRedis, free_port
+from cli.embedded_redis import free_port
 from relay.runtime import RelayRuntime
 from relay.settings import load_settings
 
@@ -105,21 +103,13 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 
 @pytest.fixture(scope="module")
 def stack(
-    stack_base_env: dict[str, str],
-    redis_server: EmbeddedRedis,
+    stack_env: Any,
     keypair: tuple[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveStack]:
     runs = tmp_path_factory.mktemp("openai-runs")
-    ensure_sample_run(runs)
-    url = redis_server.url.rsplit("/", 1)[0] + "/3"
-    redis.Redis.from_url(url).flushdb()
-    env = stack_base_env | {
-        "REDIS_URL": url,
-        "CODEX_RELAY_RUNS_ROOT": str(runs),
-        "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
-        "CODEX_RELAY_LOG_LEVEL": "WARNING",
-    }
+    env = stack_env(3, runs)
+    env["CODEX_RELAY_LOG_LEVEL"] = "WARNING"
     port = free_port()
     log = tempfile.TemporaryFile(prefix="openai-stack-")
     procs: list[subprocess.Popen[bytes]] = []

@@ -93,24 +93,15 @@ def demo(
 
 @pytest.fixture(scope="module")
 def web_stack(
-    stack_base_env: dict[str, str],
-    redis_server: EmbeddedRedis,
+    stack_env: Any,
     keypair: tuple[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WebStack]:
     """Our own web process (restartable on its port) and worker, Redis database 2."""
-    from cli.demo_app import ensure_sample_run
-
     runs = tmp_path_factory.mktemp("web-runs")
-    ensure_sample_run(runs)
-    url = redis_db_url(redis_server, 2)
-    redis.Redis.from_url(url).flushdb()
-    env = stack_base_env | {
-        "REDIS_URL": url,
-        "CODEX_RELAY_RUNS_ROOT": str(runs),
-        "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
-        "CODEX_RELAY_DEMO_SECRET_KEY": "browser-tests-fixed-secret",
-    }
+    env = stack_env(2, runs)
+    env["CODEX_RELAY_DEMO_SECRET_KEY"] = "browser-tests-fixed-secret"
+    url = env["REDIS_URL"]
     stack = WebStack(free_port(), url, env, keypair[0])
     try:
         stack.start_worker()

@@ -14,6 +14,7 @@ from . import (
     chat_latency,
     event_latency,
     mcp_cost,
+    openai_facade,
     publish_throughput,
     turn_overhead,
 )
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         event_latency,
         mcp_cost,
         cancel_latency,
+        openai_facade,
     ):
         benchmark.main()
         print()

@@ -14,6 +14,7 @@ from . import (
     chat_latency,
     event_latency,
     mcp_cost,
+    openai_facade,
     publish_throughput,
     report_edits,
     turn_overhead,
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         event_latency,
         mcp_cost,
         cancel_latency,
+        openai_facade,
         report_edits,
     ):
         benchmark.main()

@@ -15,7 +15,13 @@ from werkzeug.exceptions import HTTPException
 from mcp_tools import errors as tool_errors
 from relay import errors
 
-__all__ = ["STATUS", "error_response", "register_app_error_handlers", "register_error_handlers"]
+__all__ = [
+    "STATUS",
+    "error_response",
+    "register_app_error_handlers",
+    "register_error_handlers",
+    "status_of",
+]
 
 log = logging.getLogger("codex_relay.http")
 
@@ -26,6 +32,7 @@ STATUS: dict[type[errors.RelayError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.TurnInProgress: 409,
+    errors.TurnFailed: 502,
     errors.RateLimited: 429,
     errors.RelayUnavailable: 503,
     errors.CodexBinaryError: 503,
@@ -51,7 +58,8 @@ def error_response(status: int, code: str, message: str) -> Response:
     return response
 
 
-def _status_of(exc: errors.RelayError) -> int:
+def status_of(exc: errors.RelayError) -> int:
+    """The HTTP status of a relay error (its own class's, else its nearest parent's)."""
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -59,7 +67,7 @@ def _status_of(exc: errors.RelayError) -> int:
 
 
 def _relay_error(exc: errors.RelayError) -> Response:
-    response = error_response(_status_of(exc), exc.code, exc.message)
+    response = error_response(status_of(exc), exc.code, exc.message)
     if isinstance(exc, errors.RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

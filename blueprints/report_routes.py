@@ -29,7 +29,7 @@ from mcp_tools.report_history import report_history, undo_report_edit
 from mcp_tools.report_store import report_path
 from relay.errors import BadRequest, Forbidden, NotFound
 
-from .json_body import read_json_object
+from .request_context import read_json_object
 from .state import relay_state
 from .turn_access import RunContext, run_context
 

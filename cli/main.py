@@ -3,9 +3,9 @@
 Subcommands: ``demo`` (the whole stack on embedded defaults), ``worker``,
 ``web`` (a host app under gunicorn), ``install-codex``, ``devmodel`` (the
 scripted model server), ``settings`` (the configuration reference),
-``status``, ``sessions``, ``reports``, ``cleanup`` and ``check``. Settings
-come from the environment (see :mod:`relay.settings`). Exit codes: 0 success,
-1 failure, 2 usage error.
+``status``, ``sessions``, ``reports``, ``cleanup``, ``check`` and ``api-keys``
+(keys for the OpenAI-compatible API). Settings come from the environment (see
+:mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from relay.settings import Settings, load_settings, settings_table
 
 from . import operations as cli_ops
 from . import report_commands
+from .api_key_commands import add_api_key_commands
 
 __all__ = ["main"]
 
@@ -126,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--scenarios", default=None, help="JSON file of extra scenarios")
     dev.set_defaults(func=_cmd_devmodel)
     _add_operator_commands(sub)
+    add_api_key_commands(sub)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The relay's runtime handles: settings, Redis client, event log, sessions, queue."""
+"""The relay's runtime handles: settings, Redis client, event log, sessions, keys, queue."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import redis
 from rq import Queue
 
+from .api_keys import ApiKeyStore
+from .chat_links import ChatLinks
 from .errors import ConfigError
 from .event_log import EventLog
 from .keys import QUEUE_NAME, RelayKeys
@@ -41,6 +43,8 @@ class RelayRuntime:
     keys: RelayKeys
     events: EventLog
     sessions: SessionStore
+    api_keys: ApiKeyStore
+    chat_links: ChatLinks
 
     @classmethod
     def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> RelayRuntime:
@@ -56,6 +60,8 @@ class RelayRuntime:
             keys=keys,
             events=EventLog(client, keys, settings.event_log_maxlen, settings.session_ttl),
             sessions=SessionStore(client, keys, settings.session_ttl),
+            api_keys=ApiKeyStore(client, keys),
+            chat_links=ChatLinks(client, keys, settings.session_ttl),
         )
 
     def queue(self, name: str = QUEUE_NAME) -> Queue:

@@ -16,6 +16,7 @@ from . import (
     mcp_cost,
     openai_facade,
     publish_throughput,
+    report_edits,
     turn_overhead,
 )
 
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         mcp_cost,
         cancel_latency,
         openai_facade,
+        report_edits,
     ):
         benchmark.main()
         print()

@@ -12,6 +12,7 @@ import redis
 from flask import Blueprint, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from mcp_tools import errors as tool_errors
 from relay import errors
 
 __all__ = [
@@ -37,6 +38,16 @@ STATUS: dict[type[errors.RelayError], int] = {
     errors.CodexBinaryError: 503,
     errors.ConfigError: 500,
     errors.InvalidToken: 401,
+    # The report routes call the report functions of mcp_tools directly.
+    tool_errors.ToolError: 400,
+    tool_errors.Unauthorised: 401,
+    tool_errors.Forbidden: 403,
+    tool_errors.UnsafePath: 403,
+    tool_errors.NotFound: 404,
+    tool_errors.WrongKind: 404,
+    tool_errors.EditConflict: 409,
+    tool_errors.Busy: 409,
+    tool_errors.InternalToolError: 500,
 }
 
 

@@ -41,6 +41,7 @@ from relay.tokens import ALGORITHM, AUDIENCE
 from .admin import register_admin
 from .host_policy import HostPolicy
 from .openai_api import make_openai_blueprint
+from .report_routes import add_report_routes
 from .routes import make_blueprint
 from .state import EXTENSION_KEY, RelayState
 
@@ -126,7 +127,9 @@ class CodexRelay:
             self.policy, settings, RelayRuntime.from_settings(settings), prefix.rstrip("/")
         )
         app.extensions[EXTENSION_KEY] = state
-        app.register_blueprint(make_blueprint(), url_prefix=state.url_prefix or None)
+        blueprint = make_blueprint()
+        add_report_routes(blueprint)
+        app.register_blueprint(blueprint, url_prefix=state.url_prefix or None)
         app.register_blueprint(
             make_openai_blueprint(), url_prefix=state.url_prefix + settings.openai_prefix
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -37,10 +38,14 @@ def unbind_request_id(exc: BaseException | None) -> None:
         context.__exit__(None, None, None)
 
 
-def read_json_object(max_bytes: int) -> dict[str, Any]:
+def read_json_object(max_bytes: int, fields: Collection[str] | None = None) -> dict[str, Any]:
     """The request body as a JSON object, read no further than ``max_bytes``.
 
-    Raises :class:`BodyTooLarge` or :class:`BadRequest` (not JSON, not an object).
+    With ``fields``, a key not among them is refused. Raises
+    :class:`BodyTooLarge` or :class:`BadRequest` (not JSON, not an object,
+    an unknown field). The content type must be ``application/json``, which
+    also keeps cross-site HTML forms out (they cannot send it without a
+    CORS preflight).
     """
     if request.content_length is not None and request.content_length > max_bytes:
         raise BodyTooLarge(f"The request body is larger than {max_bytes} bytes.")
@@ -55,4 +60,7 @@ def read_json_object(max_bytes: int) -> dict[str, Any]:
         raise BadRequest("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
+    unknown = sorted(set(body) - set(fields)) if fields is not None else []
+    if unknown:
+        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.")
     return body

@@ -35,10 +35,7 @@ def _run_context(state: RelayState, runid: str, config: str) -> RunContext:
 
 
 def _read_chat_body(max_bytes: int, max_chars: int) -> tuple[str, str | None]:
-    body = read_json_object(max_bytes)
-    unknown = sorted(set(body) - _CHAT_FIELDS)
-    if unknown:
-        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.")
+    body = read_json_object(max_bytes, _CHAT_FIELDS)
     message = body.get("message")
     if not isinstance(message, str):
         raise BadRequest("'message' is required and must be a string.")

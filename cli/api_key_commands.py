@@ -13,7 +13,8 @@ import time
 from dataclasses import asdict
 
 # The operator commands' table and JSON printers, shared rather than copied.
-from .operations import _print_json, _runtime, _table
+from .operations import _runtime
+from .terminal import print_json, table
 
 __all__ = ["add_api_key_commands", "cmd_api_keys"]
 
@@ -36,10 +37,10 @@ def cmd_api_keys(args: argparse.Namespace) -> int:
     if args.action == "list":
         keys = store.list_keys(args.user)
         if args.json:
-            _print_json([asdict(info) for info in keys])
+            print_json([asdict(info) for info in keys])
         else:
             rows = [[i.id, i.user, i.label, _when(i.created), _when(i.last_used)] for i in keys]
-            print(_table(["id", "user", "label", "created", "last used"], rows))
+            print(table(["id", "user", "label", "created", "last used"], rows))
         return 0
     if store.revoke(args.key_id):
         print(f"API key {args.key_id} revoked.")

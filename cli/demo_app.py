@@ -2,10 +2,11 @@
 
 Demo-only policy: anyone who logs in with ``POST /demo/login {"user": "<name>"}``
 (a signed session cookie) may use every run under the runs root with tier
-``edit``; the user named ``admin`` also sees the admin views. The
-OpenAI-compatible API accepts the keys of ``codex-relay api-keys create`` and
-lists every run under the runs root as ``<runid>/default``. Real hosts plug
-their own login and permissions into the same callbacks.
+``edit``, except names starting with ``reader``, which get tier ``read``; the
+user named ``admin`` also sees the admin views. The OpenAI-compatible API
+accepts the keys of ``codex-relay api-keys create`` and lists every run under
+the runs root as ``<runid>/default``. Real hosts plug their own login and
+permissions into the same callbacks.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @relay.tier_loader
     def tier(user: str, runid: str, config: str) -> str:
-        return "edit"
+        return "read" if user.startswith("reader") else "edit"
 
     @relay.admin_authorizer
     def is_admin(user: str) -> bool:

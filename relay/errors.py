@@ -31,9 +31,10 @@ the tools that raise it).
     │   ├── TokenRevoked         its session was deleted
     │   └── TokenScopeError      valid, but not for this run or tier
     └── ToolError                an MCP tool refused a call (mcp_tools.errors)
-        ├── Unauthorised, Forbidden, BadArgument, UnsafePath, NotFound,
+        ├── Unauthorised, Forbidden, BadArgument, UnsafePath, NotFound (NoSuchEdit),
         ├── WrongKind, TooLarge, BinaryFile, Busy, InternalToolError
-        └── SectionError: AmbiguousSection, NoSuchSection, UnsafeEdit
+        ├── SectionError: AmbiguousSection, NoSuchSection, UnsafeEdit
+        └── EditConflict: ReportChanged, AlreadyUndone, BackupMissing
 """
 
 from __future__ import annotations

@@ -162,6 +162,7 @@ class Subscription:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._buffer: deque[StoredEvent] = deque()
+        self._pending: deque[FollowItem] = deque()
         self._overflowed = False
         self._sync = True  # read the log before trusting the buffer
         self._ended = False
@@ -228,6 +229,14 @@ class Subscription:
         quiet_since = time.monotonic()
         while True:
             self._wake.clear()
+            if self._pending:
+                # Taken from the buffer or the log but not handed out yet (kept
+                # here, not in the generator, so a new iterator goes on from it).
+                item = self._pending.popleft()
+                if isinstance(item, StoredEvent):
+                    self.cursor = item.id
+                yield item
+                continue
             if self._ended:
                 if self._end_signal is not None:
                     yield self._end_signal
@@ -239,10 +248,8 @@ class Subscription:
                 continue
             if batch:
                 if self.cursor is not None and _seq(batch[0].id) > _seq(self.cursor) + 1:
-                    yield Signal.RESET
-                for event in batch:
-                    self.cursor = event.id
-                    yield event
+                    self._pending.append(Signal.RESET)
+                self._pending.extend(batch)
                 quiet_since = time.monotonic()
                 continue
             quiet = time.monotonic() - quiet_since
@@ -488,6 +495,8 @@ class EventFanout:
         """End the subscriptions of deleted sessions; nudge the watchdog for running turns."""
         with self._lock:
             sessions = list(self._watchers)
+        if not sessions:
+            return
         gone: set[str] = set()
         for start in range(0, len(sessions), _CHUNK):
             chunk = sessions[start : start + _CHUNK]

@@ -484,7 +484,7 @@ class EventFanout:
                     self._check_sessions()
                 if self.slots is not None and now >= next_renew:
                     next_renew = now + LEASE_SECONDS / 3
-                    self.slots.renew(sub.slot for sub in subs if sub.slot is not None)
+                    self.slots.renew(sub.slot for sub in subs if sub.slot and not sub.ended)
                 self._idle_exit(generation)
             except _REDIS_ERRORS as exc:
                 log.warning("event fan-out housekeeping: Redis unavailable (%s)", exc)

@@ -102,7 +102,8 @@ class StreamSlots:
         with self.redis.pipeline(transaction=False) as pipe:
             for user, members in by_user.items():
                 key = self.keys.user_streams(user)
-                pipe.zadd(key, dict.fromkeys(members, until))
+                # XX: renew only; a slot freed meanwhile must not come back.
+                pipe.zadd(key, dict.fromkeys(members, until), xx=True)
                 pipe.pexpire(key, self.lease_ms)
             pipe.execute()
 

@@ -262,3 +262,11 @@ def test_a_watched_turn_whose_worker_died_is_ended_failed_by_the_watchdog_nudge(
     assert events[-1] == {**events[-1], "turn": turn, "status": "failed"}
     assert events[-2]["code"] == "worker_lost"
     assert runtime.sessions.get(session).running_turn == 0
+
+
+def test_renewing_leases_never_brings_back_a_slot_freed_meanwhile(runtime):
+    slots = StreamSlots(runtime.redis, runtime.keys, limit=2)
+    kept, freed = slots.take("alice"), slots.take("alice")
+    slots.free(freed)
+    slots.renew([kept, freed])  # the renewal raced the close
+    assert open_streams(runtime.redis, runtime.keys, "alice") == 1

@@ -202,6 +202,11 @@ class Settings:
     url_prefix: str = setting(
         "", "URL prefix the relay's routes are mounted under (usually set in `app.config`)."
     )
+    web_app: str | None = setting(
+        None,
+        "The host app `codex-relay web` serves (`module:create_app()`) when none is given on "
+        "its command line; the compose file requires it.",
+    )
     web_workers: int = setting(
         1, "Gunicorn worker processes of `codex-relay web` (and the demo).", positive=True
     )

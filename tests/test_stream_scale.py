@@ -78,7 +78,7 @@ def web(relay_env, keypair, run_dir, tmp_path) -> Iterator[Web]:
         CODEX_RELAY_RUNS_ROOT=str(run_dir.parent),
         CODEX_RELAY_DEMO_SECRET_KEY="s" * 32,
     )
-    log = open(tmp_path / "web.log", "wb")  # noqa: SIM115 - closed below
+    log = open(tmp_path / "web.log", "wb")  # closed at the end of the fixture
     proc = subprocess.Popen(
         web_server_argv("cli.demo_app:create_app()", f"127.0.0.1:{port}", log_level="warning"),
         env=env,

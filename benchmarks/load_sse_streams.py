@@ -60,7 +60,7 @@ import orjson
 import redis
 
 from cli.demo_app import SAMPLE_RUN, ensure_sample_run
-from cli.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis, connections_to
 from relay import events as ev
 from relay.event_log import EventLog
 from relay.keys import RelayKeys
@@ -142,25 +142,6 @@ def variant_env(variant: str, n: int) -> dict[str, str]:
         return {"CODEX_RELAY_WEB_WORKER_CLASS": "gevent",
                 "CODEX_RELAY_WEB_CONNECTIONS": str(n + 500)}  # fmt: skip
     return {"CODEX_RELAY_WEB_WORKER_CLASS": "gthread", "CODEX_RELAY_WEB_THREADS": str(n + 100)}
-
-
-def redis_connections(pid: int, redis_port: int) -> int:
-    """Established TCP connections from process ``pid`` to ``redis_port``."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        port = int(fields[2].split(":")[1], 16)
-        if port == redis_port and fields[3] == "01" and fields[9] in inodes:
-            count += 1
-    return count
 
 
 def timed_chat(port: int, cookie: str) -> float:
@@ -385,7 +366,7 @@ def run_level(
         chatter.login("chatter")
         level.chat_idle = [timed_chat(port, chatter.cookie) for _ in range(chats)]
         level.rss_before_kb = status_field(pid, "VmRSS")
-        level.redis_before = redis_connections(pid, redis_port)
+        level.redis_before = connections_to(pid, redis_port)
         pool = [Reader(f"sse-reader-{i}") for i in range(readers)]
         for reader in pool:
             reader.start()
@@ -435,7 +416,7 @@ def run_level(
             level.web_cpu = cpu_seconds(pid) - cpu_before
             level.rss_after_kb = status_field(pid, "VmRSS")
             level.threads = status_field(pid, "Threads")
-            level.redis_after = redis_connections(pid, redis_port)
+            level.redis_after = connections_to(pid, redis_port)
             level.events = sum(expected.values())
             level.refused = sum(1 for s in streams if s.status not in (0, 200))
             level.unavailable = sum(1 for s in streams if s.unavailable)

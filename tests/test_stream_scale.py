@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from blueprints.web_server import web_server_argv
-from cli.embedded_redis import free_port
+from cli.embedded_redis import connections_to, free_port
 from relay import events as ev
 from relay.runtime import POOL_SIZE
 from relay.stream_slots import open_streams
@@ -184,25 +184,10 @@ class Streams:
 
 
 def _redis_connections_of(web: Web, redis_port: int) -> int:
-    """TCP connections from the gunicorn worker process to Redis (from /proc)."""
+    """TCP connections from the gunicorn worker process to Redis."""
     with open(f"/proc/{web.proc.pid}/task/{web.proc.pid}/children") as fh:
         (worker,) = [int(pid) for pid in fh.read().split()]
-    inodes = set()
-    for fd in os.listdir(f"/proc/{worker}/fd"):
-        try:
-            target = os.readlink(f"/proc/{worker}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    with open(f"/proc/{worker}/net/tcp") as fh:
-        for line in fh.readlines()[1:]:
-            fields = line.split()
-            remote_port = int(fields[2].split(":")[1], 16)
-            if remote_port == redis_port and fields[3] == "01" and fields[9] in inodes:
-                count += 1
-    return count
+    return connections_to(worker, redis_port)
 
 
 def _append(runtime: Any, session: str, text: str) -> str:

@@ -15,8 +15,8 @@ is started, so its memory figures are its own:
 2. *idle baseline*: ``POST .../agent/chat`` (a real turn is locked and queued;
    no worker runs) is timed ``--chats`` times before any stream is open;
 3. N streams are opened (``GET .../sessions/<id>/events``, HTTP/1.1, chunked)
-   and read by a few client threads, each multiplexing its sockets with
-   ``selectors``;
+   at up to ``--open-rate`` a second (``open s`` is how long it took) and read
+   by a few client threads, each multiplexing its sockets with ``selectors``;
 4. events are appended with ``EventLog.append`` (the worker's write path: one
    Lua script, stream + pub/sub) round-robin over the N sessions at a fixed
    *total* rate, the same for every N, for long enough that every session gets
@@ -34,7 +34,8 @@ client and the server share the 2 cores, so the load average is printed.
 Nothing here passes or fails: the issue's target is printed beside the figures.
 
 Run: ``python -m benchmarks.load_sse_streams [--streams 1000,5000,10000]
-[--gthread 500] [--rate 500] [--min-seconds 10] [--readers 4] [--chats 100]``
+[--gthread 500] [--rate 500] [--min-seconds 10] [--readers 4] [--chats 100]
+[--open-rate 1000]``
 """
 
 from __future__ import annotations
@@ -340,7 +341,7 @@ def _chat_loop(port: int, cookie: str, stop: threading.Event, out: Level) -> Non
 
 def run_level(
     variant: str, n: int, env: dict[str, str], tmp: Path, redis_url: str, rate: float,
-    min_seconds: float, readers: int, chats: int,
+    min_seconds: float, readers: int, chats: int, open_rate: float,
 ) -> Level:  # fmt: skip
     """Start a web process, open ``n`` streams, append events, time chats, measure."""
     level = Level(variant, n)
@@ -374,6 +375,9 @@ def run_level(
         try:
             opening = time.perf_counter()
             for index, session in enumerate(sessions):
+                pause = opening + index / open_rate - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
                 stream = open_stream(port, cookies[owners[index]], session)
                 streams.append(stream)
                 pool[index % readers].add(stream)
@@ -497,6 +501,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-seconds", type=float, default=10.0)
     parser.add_argument("--readers", type=int, default=4, help="client reader threads")
     parser.add_argument("--chats", type=int, default=100, help="timed chats before streams")
+    parser.add_argument(
+        "--open-rate", type=float, default=1000.0, help="new streams per second while opening"
+    )
     args = parser.parse_args(argv)
     plan = [("gevent", 1)] + [("gevent", int(x)) for x in args.streams.split(",") if x.strip()]
     extra = [int(x) for x in args.gthread.split(",") if x.strip()]
@@ -527,7 +534,7 @@ def main(argv: list[str] | None = None) -> None:
         for variant, n in plan:
             level = run_level(
                 variant, n, env, tmp, server.url, args.rate, args.min_seconds, args.readers,
-                args.chats,
+                args.chats, args.open_rate,
             )  # fmt: skip
             levels.append(level)
             print(f"  {variant}, N={n}: {level.held}/{n} held, {load_line()}", flush=True)

@@ -151,6 +151,7 @@ class Subscription:
         after: str | None,
         connected: Callable[[], bool] | None,
         slot: StreamSlot | None,
+        live: bool = True,
     ) -> None:
         self.session = session
         self.cursor = after
@@ -164,7 +165,10 @@ class Subscription:
         self._buffer: deque[StoredEvent] = deque()
         self._pending: deque[FollowItem] = deque()
         self._overflowed = False
-        self._sync = True  # read the log before trusting the buffer
+        # Read the log before trusting the buffer. A session whose pub/sub
+        # subscription has not taken effect yet gets its first read when it
+        # does (resync), not twice: once now and once then.
+        self._sync = live
         self._ended = False
         self._end_signal: Signal | None = None
         self._closed = False
@@ -309,6 +313,8 @@ class EventFanout:
         self.heartbeat = heartbeat
         self._lock = threading.Lock()
         self._watchers: dict[str, set[Subscription]] = {}
+        #: Sessions whose pub/sub subscription has taken effect (confirmed by Redis).
+        self._live: set[str] = set()
         self._changed = False
         self._generation = 0
         self._running = False
@@ -331,9 +337,9 @@ class EventFanout:
         the subscription ends. Close the subscription when done with it.
         """
         slot = self.slots.take(owner) if owner is not None and self.slots is not None else None
-        sub = Subscription(self, session, after, connected, slot)
         with self._lock:
             self._after_fork()
+            sub = Subscription(self, session, after, connected, slot, session in self._live)
             self._watchers.setdefault(session, set()).add(sub)
             self._changed = True
             if not self._running:
@@ -374,6 +380,7 @@ class EventFanout:
         if self._pid != os.getpid():  # forked (e.g. gunicorn --preload): no threads here
             self._pid = os.getpid()
             self._watchers = {}
+            self._live = set()
             self._running = False
 
     def _start_threads(self) -> None:
@@ -409,6 +416,7 @@ class EventFanout:
                     subscribed = set()
                     with self._lock:
                         self._changed = True
+                        self._live.clear()
                 self._reconcile(pubsub, subscribed)
                 self._drain(pubsub)
             except _REDIS_ERRORS as exc:
@@ -432,7 +440,8 @@ class EventFanout:
                 return
             self._changed = False
             wanted = set(self._watchers)
-        added, dropped = list(wanted - subscribed), list(subscribed - wanted)
+            added, dropped = list(wanted - subscribed), list(subscribed - wanted)
+            self._live.difference_update(dropped)
         for start in range(0, len(added), 1000):
             pubsub.subscribe(*(response_channel(s) for s in added[start : start + 1000]))
         for start in range(0, len(dropped), 1000):
@@ -464,6 +473,8 @@ class EventFanout:
                     sub.push(event)
         elif kind == "subscribe":
             # Events published before the subscription took effect are only in the log.
+            with self._lock:
+                self._live.add(session)
             for sub in self._of(session):
                 sub.resync()
 

@@ -86,6 +86,9 @@ _CHECK_SECONDS = 2.0
 _CHUNK = 250
 #: The threads stop after this long without a subscription (and start again when needed).
 _IDLE_EXIT_SECONDS = 30.0
+#: Log reads (replays, gap reads) running at once; the rest of the pool stays free for
+#: the requests (chat, cancel, health) when thousands of streams open at the same time.
+_CONCURRENT_READS = 16
 _REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 _CHANNEL_PREFIX = response_channel("").encode()
 # The append script writes every event as '{"id":"<seq>-0","seq":...'.
@@ -278,7 +281,8 @@ class Subscription:
                 if _seq(self._buffer[0].id) == last + 1:
                     return self._take_run(last)
             self._sync = False
-        rows = self._fanout.events.read(self.session, after=self.cursor, count=REPLAY_BATCH)
+        with self._fanout.reads:
+            rows = self._fanout.events.read(self.session, after=self.cursor, count=REPLAY_BATCH)
         with self._lock:
             if len(rows) == REPLAY_BATCH:
                 self._sync = True
@@ -311,6 +315,8 @@ class EventFanout:
         #: The per-user stream cap (``None``: no cap).
         self.slots = slots
         self.heartbeat = heartbeat
+        #: Held by a subscription while it reads the log (see ``_CONCURRENT_READS``).
+        self.reads = threading.BoundedSemaphore(_CONCURRENT_READS)
         self._lock = threading.Lock()
         self._watchers: dict[str, set[Subscription]] = {}
         #: Sessions whose pub/sub subscription has taken effect (confirmed by Redis).
@@ -412,7 +418,7 @@ class EventFanout:
         while self._current(generation):
             try:
                 if pubsub is None:
-                    pubsub = self.rt.redis.pubsub()
+                    pubsub = _own_connection(self.rt.redis).pubsub()
                     subscribed = set()
                     with self._lock:
                         self._changed = True
@@ -533,6 +539,19 @@ def _probe(subs: list[Subscription]) -> None:
             sub.end()
         if index % 500 == 499:
             time.sleep(0)
+
+
+def _own_connection(client: redis.Redis) -> redis.Redis:
+    """A client on its own connection to the same server, for the pub/sub reader.
+
+    Not from the shared pool: a reader waiting for a pooled connection while
+    thousands of streams open would be taken for a Redis outage.
+    """
+    pool = client.connection_pool
+    own = redis.ConnectionPool(
+        connection_class=pool.connection_class, max_connections=1, **pool.connection_kwargs
+    )
+    return redis.Redis(connection_pool=own)
 
 
 def _close_quietly(pubsub: Any) -> None:

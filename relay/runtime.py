@@ -18,8 +18,9 @@ __all__ = ["POOL_SIZE", "POOL_WAIT", "RelayRuntime", "redis_client"]
 
 #: Connections one process's client may open to Redis (threads or greenlets wait beyond it).
 POOL_SIZE = 64
-#: Seconds a caller waits for a free pooled connection before a ``ConnectionError``.
-POOL_WAIT = 10.0
+#: Seconds a caller waits for a free pooled connection before a ``ConnectionError``
+#: (long enough that a burst of thousands of streams opening at once queues, not fails).
+POOL_WAIT = 30.0
 
 
 def redis_client(url: str, max_connections: int = POOL_SIZE) -> redis.Redis:

@@ -15,8 +15,11 @@ is started, so its memory figures are its own:
 2. *idle baseline*: ``POST .../agent/chat`` (a real turn is locked and queued;
    no worker runs) is timed ``--chats`` times before any stream is open;
 3. N streams are opened (``GET .../sessions/<id>/events``, HTTP/1.1, chunked)
-   at up to ``--open-rate`` a second (``open s`` is how long it took) and read
-   by a few client threads, each multiplexing its sockets with ``selectors``;
+   at up to ``--open-rate`` a second (``open s`` is how long it took until the
+   last had its response headers) and read by a few client threads, each
+   multiplexing its sockets with ``selectors``; then the benchmark waits until
+   the web process's CPU falls below a fifth of a core (``settle s``: the last
+   replays and subscriptions done);
 4. events are appended with ``EventLog.append`` (the worker's write path: one
    Lua script, stream + pub/sub) round-robin over the N sessions at a fixed
    *total* rate, the same for every N, for long enough that every session gets
@@ -79,6 +82,7 @@ TARGET_CHAT_P99_MS = 100.0
 OPEN_TIMEOUT = 180.0
 DRAIN_SECONDS = 5.0
 CHAT_PACE = 0.2  # seconds between two timed chat POSTs while streams are open
+SETTLED_CPU = 0.2  # the web process counts as settled below this share of a core
 
 # -- /proc ---------------------------------------------------------------------
 
@@ -143,6 +147,21 @@ def variant_env(variant: str, n: int) -> dict[str, str]:
         return {"CODEX_RELAY_WEB_WORKER_CLASS": "gevent",
                 "CODEX_RELAY_WEB_CONNECTIONS": str(n + 500)}  # fmt: skip
     return {"CODEX_RELAY_WEB_WORKER_CLASS": "gthread", "CODEX_RELAY_WEB_THREADS": str(n + 100)}
+
+
+def settle(pid: int, busy: float = SETTLED_CPU, longest: float = 60.0) -> float:
+    """Wait until the web process has finished opening streams (its CPU falls below ``busy``).
+
+    Streams that have their response headers may still be replaying and
+    subscribing; the event phase measures the steady state after that.
+    """
+    start = time.perf_counter()
+    while time.perf_counter() - start < longest:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if (cpu_seconds(pid) - before) / 0.5 < busy:
+            break
+    return time.perf_counter() - start
 
 
 def timed_chat(port: int, cookie: str) -> float:
@@ -317,6 +336,7 @@ class Level:
     events: int = 0
     received: int = 0
     open_seconds: float = 0.0
+    settle_seconds: float = 0.0
     rss_before_kb: int = 0
     rss_after_kb: int = 0
     threads: int = 0
@@ -387,7 +407,7 @@ def run_level(
                     break
                 time.sleep(0.05)
             level.open_seconds = time.perf_counter() - opening
-            time.sleep(1.0)  # let the last streams finish their replay and subscribe
+            level.settle_seconds = settle(pid)
             level.opened = sum(1 for s in streams if s.status == 200 and not s.closed)
             expected = dict.fromkeys(sessions, 0)
             stop_chats = threading.Event()
@@ -459,7 +479,8 @@ def report(levels: list[Level], rate: float) -> None:
         rows.append([
             f"{level.variant}, N={level.streams}", f"{level.opened}",
             f"{level.refused}/{level.unavailable}", f"{level.held}",
-            f"{level.received}/{level.events}", f"{level.open_seconds:.1f}",
+            f"{level.received}/{level.events}",
+            f"{level.open_seconds:.1f}+{level.settle_seconds:.1f}",
             f"{level.rss_before_kb / 1024:.0f} -> {level.rss_after_kb / 1024:.0f}",
             f"{per_stream:.0f}", f"{level.threads}",
             f"{level.redis_before} -> {level.redis_after}",
@@ -471,7 +492,7 @@ def report(levels: list[Level], rate: float) -> None:
             f"{level.web_cpu / level.seconds * 100:.0f}%",
         ])  # fmt: skip
     header = ("web worker, streams", "open", "refused/unavail", "held", "events rcvd/sent",
-              "open s", "RSS MiB", "KiB/stream", "threads", "redis conns", "fan-out p50",
+              "open+settle s", "RSS MiB", "KiB/stream", "threads", "redis conns", "fan-out p50",
               "p99 ms", "p99 vs N=1", "chat p50/p99 ms", "chat p99 idle (ratio)",
               "chat errors", "web CPU")  # fmt: skip
     title = (f"one gunicorn worker process; events at {rate:g}/s in total round-robin over "

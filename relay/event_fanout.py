@@ -80,10 +80,13 @@ MAX_BUFFERED = 256
 _POLL_SECONDS = 0.1
 #: Period of the housekeeping thread (disconnect probes, shutdown).
 _TICK_SECONDS = 1.0
-#: Period of the sessions check (deleted sessions, the watchdog nudge).
+#: Period of the watchdog nudge for watched running turns.
 _CHECK_SECONDS = 2.0
-#: Sessions per pipelined check; between chunks other greenlets run.
-_CHUNK = 250
+#: Period of the check for deleted sessions (their streams end).
+_EXISTS_SECONDS = 5.0
+#: Sessions (or slots, or probes) handled between two chances for other greenlets to run:
+#: housekeeping must not hold up the delivery of events for more than a moment.
+_CHUNK = 100
 #: The threads stop after this long without a subscription (and start again when needed).
 _IDLE_EXIT_SECONDS = 30.0
 #: Log reads (replays, gap reads) running at once; the rest of the pool stays free for
@@ -485,7 +488,7 @@ class EventFanout:
                 sub.resync()
 
     def _housekeep(self, generation: int) -> None:
-        next_check = next_renew = time.monotonic()
+        next_check = next_exists = next_renew = time.monotonic()
         while self._current(generation):
             time.sleep(_TICK_SECONDS)
             try:
@@ -496,37 +499,46 @@ class EventFanout:
                     continue
                 _probe(subs)
                 now = time.monotonic()
+                if now >= next_exists:
+                    next_exists = now + _EXISTS_SECONDS
+                    self._end_deleted()
                 if now >= next_check:
                     next_check = now + _CHECK_SECONDS
-                    self._check_sessions()
+                    self._nudge_watchdog()
                 if self.slots is not None and now >= next_renew:
                     next_renew = now + LEASE_SECONDS / 3
-                    self.slots.renew(sub.slot for sub in subs if sub.slot and not sub.ended)
+                    held = [sub.slot for sub in subs if sub.slot and not sub.ended]
+                    for start in range(0, len(held), _CHUNK * 10):
+                        self.slots.renew(held[start : start + _CHUNK * 10])
+                        time.sleep(0)
                 self._idle_exit(generation)
             except _REDIS_ERRORS as exc:
                 log.warning("event fan-out housekeeping: Redis unavailable (%s)", exc)
             except Exception:
                 log.exception("event fan-out housekeeping failed; going on")
 
-    def _check_sessions(self) -> None:
-        """End the subscriptions of deleted sessions; nudge the watchdog for running turns."""
+    def _end_deleted(self) -> None:
+        """End the subscriptions of sessions that no longer exist."""
         with self._lock:
             sessions = list(self._watchers)
-        if not sessions:
-            return
-        gone: set[str] = set()
         for start in range(0, len(sessions), _CHUNK):
             chunk = sessions[start : start + _CHUNK]
             with self.rt.redis.pipeline(transaction=False) as pipe:
                 for session in chunk:
                     pipe.exists(self.rt.keys.session(session))
                 found = pipe.execute()
-            gone.update(s for s, n in zip(chunk, found, strict=True) if not n)
+            for session, exists in zip(chunk, found, strict=True):
+                if not exists:
+                    for sub in self._of(session):
+                        sub.end()
             time.sleep(0)
-        for session in gone:
-            for sub in self._of(session):
-                sub.end()
-        watched = set(sessions) - gone
+
+    def _nudge_watchdog(self) -> None:
+        """Check the watched running turns (a dead worker's turn ends ``failed``)."""
+        with self._lock:
+            if not self._watchers:
+                return
+            watched = set(self._watchers)
         for session, turn in self.rt.sessions.running_turns().items():
             if session in watched:
                 reap_session(self.rt, session, turn)
@@ -537,7 +549,7 @@ def _probe(subs: list[Subscription]) -> None:
     for index, sub in enumerate(subs):
         if sub.connected is not None and not sub.ended and not sub.connected():
             sub.end()
-        if index % 500 == 499:
+        if index % _CHUNK == _CHUNK - 1:
             time.sleep(0)
 
 

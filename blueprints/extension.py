@@ -34,8 +34,10 @@ from flask import Flask
 from flask_jwt_extended import JWTManager
 
 from relay.errors import ConfigError
+from relay.event_fanout import EventFanout
 from relay.runtime import RelayRuntime
 from relay.settings import Settings, load_settings
+from relay.stream_slots import StreamSlots
 from relay.tokens import ALGORITHM, AUDIENCE
 
 from .admin import register_admin
@@ -123,8 +125,10 @@ class CodexRelay:
         prefix = self._url_prefix
         if prefix is None:
             prefix = settings.url_prefix
+        runtime = RelayRuntime.from_settings(settings)
+        slots = StreamSlots(runtime.redis, runtime.keys, settings.max_streams_per_user)
         state = RelayState(
-            self.policy, settings, RelayRuntime.from_settings(settings), prefix.rstrip("/")
+            self.policy, settings, runtime, prefix.rstrip("/"), EventFanout(runtime, slots)
         )
         app.extensions[EXTENSION_KEY] = state
         blueprint = make_blueprint()

@@ -78,7 +78,7 @@ def events(runid: str, config: str, session_id: str) -> Response:
     ctx = _run_context(state, runid, config)
     record = owned_session(state, ctx, session_id)
     after = request.headers.get("Last-Event-ID") or request.args.get("after") or None
-    return event_stream(state.runtime, record.id, after)
+    return event_stream(state.fanout, record.id, after, ctx.user, request.environ)
 
 
 def cancel(runid: str, config: str, session_id: str) -> tuple[Response, int]:

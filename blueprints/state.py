@@ -14,6 +14,7 @@ from datetime import timedelta
 from flask import current_app
 from flask_jwt_extended import create_access_token
 
+from relay.event_fanout import EventFanout
 from relay.runtime import RelayRuntime
 from relay.settings import Settings
 from relay.tokens import run_claims, token_lifetime
@@ -34,6 +35,8 @@ class RelayState:
     settings: Settings
     runtime: RelayRuntime
     url_prefix: str
+    #: Live events for every stream of this app in this process.
+    fanout: EventFanout
 
     def mint_token(
         self, user: str, runid: str, config: str, session: str, tier: str, run_dir: str

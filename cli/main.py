@@ -57,8 +57,17 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_web(args: argparse.Namespace) -> int:
     from blueprints.web_server import web_server_argv
 
-    load_settings()  # a bad setting stops here, with its name, not inside gunicorn
-    argv = web_server_argv(args.app, args.bind, log_level=args.log_level)
+    settings = load_settings()  # a bad setting stops here, with its name, not inside gunicorn
+    app = args.app or settings.web_app
+    if not app:
+        print(
+            "codex-relay web: name the host app to serve, e.g. "
+            "codex-relay web 'yourapp:create_app()', or set CODEX_RELAY_WEB_APP "
+            "(the demo app is cli.demo_app:create_app(), for trying codex-relay out only).",
+            file=sys.stderr,
+        )
+        return 2
+    argv = web_server_argv(app, args.bind, log_level=args.log_level)
     os.execv(argv[0], argv)
     return 1  # pragma: no cover - execv does not return
 
@@ -107,7 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=_cmd_worker)
 
     web = sub.add_parser("web", help="serve a host app with the relay under gunicorn")
-    web.add_argument("app", help="the host app, e.g. 'yourapp:create_app()'")
+    web.add_argument(
+        "app",
+        nargs="?",
+        default=None,
+        help="the host app, e.g. 'yourapp:create_app()' (default: CODEX_RELAY_WEB_APP)",
+    )
     web.add_argument("--bind", default="127.0.0.1:8000", help="host:port (default 127.0.0.1:8000)")
     web.add_argument("--log-level", default="info", help="gunicorn's log level (default info)")
     web.set_defaults(func=_cmd_web)

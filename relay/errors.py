@@ -27,6 +27,7 @@ the tools that raise it).
     ├── TurnInProgress           the session already has a running turn
     │   └── RequeueRefused       a failed job cannot be retried (session gone or moved on)
     ├── RateLimited              too many requests or running turns
+    │   └── TooManyStreams       the user holds as many open event streams as allowed
     ├── InvalidToken             a run token is forged, expired or malformed
     │   ├── TokenRevoked         its session was deleted
     │   └── TokenScopeError      valid, but not for this run or tier
@@ -57,6 +58,7 @@ __all__ = [
     "RequeueRefused",
     "TokenRevoked",
     "TokenScopeError",
+    "TooManyStreams",
     "ToolsUnavailable",
     "TurnFailed",
     "TurnInProgress",
@@ -193,6 +195,12 @@ class RateLimited(RelayError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyStreams(RateLimited):
+    """The user already holds ``CODEX_RELAY_MAX_STREAMS_PER_USER`` open event streams."""
+
+    code = "too_many_streams"
 
 
 class InvalidToken(RelayError):

@@ -71,6 +71,10 @@ class RelayKeys:
         """Set of a user's sessions with a running turn."""
         return f"{self.prefix}user-running:{user}"
 
+    def user_streams(self, user: str) -> str:
+        """Sorted set of a user's open event streams, scored by lease expiry (ms)."""
+        return f"{self.prefix}streams:{user}"
+
     def rate(self, user: str, window: int) -> str:
         """Counter of a user's chat requests in one rate-limit window."""
         return f"{self.prefix}rate:{user}:{window}"

@@ -202,12 +202,34 @@ class Settings:
     url_prefix: str = setting(
         "", "URL prefix the relay's routes are mounted under (usually set in `app.config`)."
     )
+    web_app: str | None = setting(
+        None,
+        "The host app `codex-relay web` serves (`module:create_app()`) when none is given on "
+        "its command line; the compose file requires it.",
+    )
     web_workers: int = setting(
         1, "Gunicorn worker processes of `codex-relay web` (and the demo).", positive=True
     )
+    web_worker_class: str = setting(
+        "gevent",
+        "Gunicorn worker class of `codex-relay web`: `gevent` (an open event stream costs a "
+        "greenlet) or `gthread` (it holds a thread; for host apps that cannot run under gevent).",
+        choices=("gevent", "gthread"),
+    )
+    web_connections: int = setting(
+        10_000,
+        "Open connections (event streams included) one gevent web worker process accepts.",
+        positive=True,
+    )
     web_threads: int = setting(
         64,
-        "Threads per gunicorn worker of `codex-relay web`: each open event stream holds one.",
+        "Threads per `gthread` web worker process: each open event stream holds one.",
+        positive=True,
+    )
+    max_streams_per_user: int = setting(
+        16,
+        "Open event streams one user may hold at once, across web processes; one more gets "
+        "429 `too_many_streams`.",
         positive=True,
     )
     admin_enabled: bool = setting(

@@ -33,8 +33,9 @@ from relay.errors import BadParameter, Forbidden, InvalidApiKey, NotFound, Unkno
 from relay.openai_request import ChatRequest, parse_chat_request, parse_model_id
 from relay.openai_shapes import Completion, model_list, model_object
 
+from .client_socket import disconnect_probe
 from .openai_errors import register_openai_error_handlers
-from .openai_stream import collect_answer, stream_chunks, turn_failure
+from .openai_stream import collect_answer, end_stream, stream_chunks, turn_failure
 from .request_context import bind_request_id, read_json_object, unbind_request_id
 from .state import RelayState, relay_state
 from .turn_access import RunContext, run_context, start_chat_turn
@@ -148,19 +149,30 @@ def chat_completions() -> Response:
     session_id, chat_id = _continuation(state, ctx)
     after = rt.events.last_id(session_id) if session_id else None
     message = req.turn_message(settings.max_message_chars, with_history=session_id is None)
-    started = start_chat_turn(state, ctx, message, session_id)
+    # The stream slot first: a user over the stream cap gets 429 with no turn started.
+    slot = state.fanout.take_slot(ctx.user)
+    try:
+        started = start_chat_turn(state, ctx, message, session_id)
+    except BaseException:
+        state.fanout.free_slot(slot)
+        raise
+    subscription = state.fanout.follow(
+        started.session.id, after, connected=disconnect_probe(request.environ), slot=slot
+    )
     session, turn = started.session.id, started.turn
     g.codex_relay_session = session
     if chat_id is not None:
         rt.chat_links.link(ctx.user, ctx.runid, chat_id, session)
     shape = _completion(req, session, turn)
     if req.stream:
-        response = Response(stream_chunks(rt, session, turn, after, shape), 200)
+        response = Response(stream_chunks(rt, subscription, turn, shape), 200)
+        # The server calls this when the response ends, even if the body was never read.
+        response.call_on_close(lambda: end_stream(rt, subscription, turn))
         response.mimetype = "text/event-stream"
         response.headers["Cache-Control"] = "no-cache, no-transform"
         response.headers["X-Accel-Buffering"] = "no"
         return response
-    answer = collect_answer(rt, session, turn, after)
+    answer = collect_answer(rt, subscription, turn)
     failure = turn_failure(answer)
     if failure is not None:
         raise failure

@@ -1,15 +1,19 @@
 """One facade turn's answer: its events followed to the end, streamed as chunks or collected.
 
-:func:`follow_turn` is the only place the facade reads a session's event
-log: the events of one turn after a given id, until its ``turn.completed``.
-Today it is a loop of blocking ``XREAD`` calls, as the panel's SSE stream
-does; pointing it at a shared per-process reader (one Redis connection for
-every open stream) changes nothing else here.
+:func:`follow_turn` is the only place the facade reads a session's events:
+a subscription of the process's event fan-out (:mod:`relay.event_fanout`,
+the same hub behind the panel's SSE stream), so an open facade stream costs
+neither a thread nor a Redis connection of its own, and counts against the
+user's stream slots like any other stream. It yields the events of one turn
+after a given id, until its ``turn.completed``.
 
-:func:`stream_chunks` turns them into ``chat.completion.chunk`` lines. A
-client that goes away (the server's next write fails and it closes the
-generator) cancels the turn, so no Codex process works for nobody; a
-keep-alive comment every second of quiet makes that write happen.
+:func:`stream_chunks` turns them into ``chat.completion.chunk`` lines. The
+subscription's probe notices a client that went away within about a second;
+the stream then ends and cancels the turn, so no Codex process works for
+nobody. A stream that ends before its turn does (the client went away, the
+session was deleted, the server is stopping) always cancels the turn: the
+client cannot see the rest, and its next request in the session must not
+find a turn still running.
 """
 
 from __future__ import annotations
@@ -22,59 +26,54 @@ import orjson
 import redis
 
 from relay.answer_text import AnswerText
-from relay.errors import TurnFailed
+from relay.errors import RelayUnavailable, TurnFailed
+from relay.event_fanout import Signal, Subscription
+from relay.event_log import StoredEvent
 from relay.events import TURN_COMPLETED
 from relay.openai_shapes import DONE, Completion, sse_data
-from relay.reaper import reap_session
 from relay.runtime import RelayRuntime
 from relay.turns import cancel_turn
 
 from .openai_errors import relay_error_body, unavailable_body
 
-__all__ = ["KEEPALIVE", "collect_answer", "follow_turn", "stream_chunks", "turn_failure"]
+__all__ = [
+    "KEEPALIVE",
+    "collect_answer",
+    "end_stream",
+    "follow_turn",
+    "stream_chunks",
+    "turn_failure",
+]
 
 log = logging.getLogger("codex_relay.openai")
 
-#: An SSE comment: clients ignore it; writing it tells the server whether the client is there.
+#: An SSE comment: clients ignore it; proxies see traffic during a long quiet spell.
 KEEPALIVE = b": keep-alive\n\n"
-#: How long one blocking read waits before the stream writes a keep-alive.
-_BLOCK_MS = 1000
 _REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
-def follow_turn(
-    rt: RelayRuntime, session: str, turn: int, after: str | None, block_ms: int = _BLOCK_MS
-) -> Iterator[list[dict[str, Any]]]:
-    """Batches of ``turn``'s events (decoded) stored after event id ``after``.
+def follow_turn(subscription: Subscription, turn: int) -> Iterator[list[dict[str, Any]]]:
+    """Batches of ``turn``'s events (decoded) from ``subscription``.
 
-    A batch is empty when nothing came within ``block_ms``. Ends after the
-    batch holding the turn's ``turn.completed``, or when the session is gone.
-    While waiting it nudges the watchdog, so a turn whose worker died still ends.
+    A batch is empty after a quiet spell (the fan-out's heartbeat). Ends after
+    the turn's ``turn.completed``, or when the subscription ends (the session
+    was deleted, the client went away, the server is stopping). Raises
+    :class:`~relay.errors.RelayUnavailable` when Redis failed.
     """
-    cursor = after or "0-0"
-    while True:
-        stored = rt.events.wait(session, cursor, block_ms=block_ms)
-        batch = []
-        for event in stored:
-            cursor = event.id
-            decoded = orjson.loads(event.data)
-            if decoded.get("turn") == turn:
-                batch.append(decoded)
-        yield batch
-        if any(e.get("type") == TURN_COMPLETED for e in batch):
+    for item in subscription:
+        if item is Signal.UNAVAILABLE:
+            raise RelayUnavailable("Redis became unreachable while following the turn.")
+        if item is Signal.HEARTBEAT:
+            yield []
+            continue
+        if not isinstance(item, StoredEvent):  # a reset: earlier events were trimmed
+            continue
+        decoded = orjson.loads(item.data)
+        if decoded.get("turn") != turn:
+            continue
+        yield [decoded]
+        if decoded.get("type") == TURN_COMPLETED:
             return
-        if not stored and not _turn_can_end(rt, session, turn):
-            return
-
-
-def _turn_can_end(rt: RelayRuntime, session: str, turn: int) -> bool:
-    """Whether the session still exists (its turn's final event may still come)."""
-    record = rt.sessions.get(session)
-    if record is None:
-        return False
-    if record.running_turn == turn:
-        reap_session(rt, session, turn)
-    return True
 
 
 def turn_failure(answer: AnswerText) -> TurnFailed | None:
@@ -86,30 +85,31 @@ def turn_failure(answer: AnswerText) -> TurnFailed | None:
     return None
 
 
-def collect_answer(rt: RelayRuntime, session: str, turn: int, after: str | None) -> AnswerText:
+def collect_answer(rt: RelayRuntime, subscription: Subscription, turn: int) -> AnswerText:
     """The whole answer of a turn, once it has ended (every event rendered)."""
     answer = AnswerText(rt.settings.openai_show_activity)
-    for batch in follow_turn(rt, session, turn, after):
-        for event in batch:
-            answer.feed(event)
+    try:
+        for batch in follow_turn(subscription, turn):
+            for event in batch:
+                answer.feed(event)
+    finally:
+        end_stream(rt, subscription, turn)
     return answer
 
 
 def stream_chunks(
-    rt: RelayRuntime, session: str, turn: int, after: str | None, shape: Completion
+    rt: RelayRuntime, subscription: Subscription, turn: int, shape: Completion
 ) -> Iterator[bytes]:
     """The SSE body of a streamed answer: role, content chunks, finish, usage, ``[DONE]``.
 
     A turn that fails ends the stream with one ``data: {"error": ...}`` line.
     """
     answer = AnswerText(rt.settings.openai_show_activity)
-    ended = False
     try:
         yield sse_data(shape.role_chunk())
-        for batch in follow_turn(rt, session, turn, after):
+        for batch in follow_turn(subscription, turn):
             text = "".join(answer.feed(event) for event in batch)
             yield sse_data(shape.content_chunk(text)) if text else KEEPALIVE
-        ended = True
         failure = turn_failure(answer)
         if failure is not None:
             yield sse_data(relay_error_body(failure)[1])
@@ -118,20 +118,25 @@ def stream_chunks(
         if shape.include_usage:
             yield sse_data(shape.usage_chunk(answer.usage))
         yield DONE
-    except _REDIS_ERRORS as exc:
+    except (RelayUnavailable, *_REDIS_ERRORS) as exc:
         log.warning("Redis unavailable during a facade stream: %s", exc)
         yield sse_data(unavailable_body()[1])
     finally:
-        if not ended:
-            _cancel_quietly(rt, session, turn)
+        end_stream(rt, subscription, turn)
 
 
-def _cancel_quietly(rt: RelayRuntime, session: str, turn: int) -> None:
-    """Cancel ``turn`` if it is still running: its client is gone."""
+def end_stream(rt: RelayRuntime, subscription: Subscription, turn: int) -> None:
+    """Stop following; cancel ``turn`` if it still runs, since nobody will see the rest of it.
+
+    Idempotent: the body's own ``finally`` and the server's close callback both call it.
+    """
+    subscription.close()
+    session = subscription.session
     try:
         record = rt.sessions.get(session)
         if record is not None and record.running_turn == turn:
             cancel_turn(rt, record)
-            log.info("client went away; turn cancelled", extra={"session": session, "turn": turn})
+            log.info("stream ended before its turn; turn cancelled",
+                     extra={"session": session, "turn": turn})  # fmt: skip
     except _REDIS_ERRORS as exc:
         log.warning("could not cancel turn %s of %s: %s", turn, session, exc)

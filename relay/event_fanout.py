@@ -337,15 +337,19 @@ class EventFanout:
         *,
         owner: str | None = None,
         connected: Callable[[], bool] | None = None,
+        slot: StreamSlot | None = None,
     ) -> Subscription:
         """Follow ``session`` from after ``after`` (``None``: from the start).
 
         With ``owner`` (and a cap configured) the subscription takes one of
-        the owner's stream slots, or raises :class:`~relay.errors.TooManyStreams`.
+        the owner's stream slots, or raises :class:`~relay.errors.TooManyStreams`;
+        ``slot`` is one the caller took beforehand (:meth:`take_slot`), which the
+        subscription then holds and frees.
         ``connected`` is probed about once a second; when it returns ``False``
         the subscription ends. Close the subscription when done with it.
         """
-        slot = self.slots.take(owner) if owner is not None and self.slots is not None else None
+        if slot is None:
+            slot = self.take_slot(owner) if owner is not None else None
         with self._lock:
             self._after_fork()
             sub = Subscription(self, session, after, connected, slot, session in self._live)
@@ -356,6 +360,21 @@ class EventFanout:
         if _Process.stopping:
             sub.end()
         return sub
+
+    def take_slot(self, owner: str) -> StreamSlot | None:
+        """One of ``owner``'s stream slots (``None`` without a cap), or :class:`TooManyStreams`.
+
+        For a caller that must know it may stream before it starts something.
+        """
+        return self.slots.take(owner) if self.slots is not None else None
+
+    def free_slot(self, slot: StreamSlot | None) -> None:
+        """Give back a slot from :meth:`take_slot` that no subscription took over."""
+        if slot is not None and self.slots is not None:
+            try:
+                self.slots.free(slot)
+            except _REDIS_ERRORS:
+                log.warning("could not free a stream slot of %s; its lease will run out", slot)
 
     def leave(self, sub: Subscription) -> None:
         """Forget ``sub`` (called by :meth:`Subscription.close`) and free its slot."""
@@ -368,11 +387,7 @@ class EventFanout:
                     self._changed = True
                 if not self._watchers:
                     self._idle_since = time.monotonic()
-        if sub.slot is not None and self.slots is not None:
-            try:
-                self.slots.free(sub.slot)
-            except _REDIS_ERRORS:
-                log.warning("could not free a stream slot of %s; its lease will run out", sub.slot)
+        self.free_slot(sub.slot)
 
     def subscriptions(self) -> list[Subscription]:
         """Every open subscription of this fan-out."""

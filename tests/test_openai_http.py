@@ -188,6 +188,35 @@ def test_the_rate_limit_is_429_with_retry_after(keys, keypair, run_dir, turns):
     assert int(response.headers["Retry-After"]) > 0
 
 
+def test_a_user_holding_every_stream_slot_gets_429_and_no_turn_starts(
+    keys, keypair, run_dir, runtime
+):
+    from cli.demo_app import create_app
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+            "CODEX_RELAY_MAX_STREAMS_PER_USER": 1,
+        }
+    )
+    fanout = app.extensions["codex_relay"].fanout
+    panel_stream = fanout.take_slot("alice")  # alice's one stream: the panel, say
+    client = app.test_client()
+    response = client.post(
+        f"{API}/chat/completions", json=_chat_body(), headers=_headers(keys["alice"])
+    )
+    _assert_openai_error(response, 429, "too_many_streams")
+    assert runtime.sessions.list_for("alice", "run-1") == []  # nothing was started
+    other = client.post(
+        f"{API}/chat/completions", json=_chat_body(stream=True), headers=_headers(keys["bob"])
+    )
+    assert other.status_code == 200  # bob's slots are his own
+    other.close()
+    fanout.free_slot(panel_stream)
+
+
 @pytest.mark.parametrize(
     "chat_id",
     ["", " ", "x" * 257, "a\x7fb", "tab\there"],

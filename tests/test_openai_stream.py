@@ -19,6 +19,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from blueprints.openai_stream import KEEPALIVE, collect_answer, stream_chunks, turn_failure
 from relay import events as ev
+from relay.event_fanout import EventFanout
 from relay.openai_shapes import Completion
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
@@ -31,6 +32,20 @@ def turn(runtime: RelayRuntime, run_dir) -> tuple[SessionRecord, int]:
     number = runtime.sessions.begin_turn(record, 3)
     runtime.events.append(record.id, number, [_body(record, number, ev.TURN_QUEUED, message="hi")])
     return record, number
+
+
+@pytest.fixture
+def fanout(runtime: RelayRuntime) -> EventFanout:
+    """The process's event hub, as the web app has it (a quiet spell of 1 s, not 15)."""
+    return EventFanout(runtime, heartbeat=1.0)
+
+
+def _stream(rt: RelayRuntime, fanout: EventFanout, session: str, turn: int, after, shape):
+    return stream_chunks(rt, fanout.follow(session, after), turn, shape)
+
+
+def _collect(rt: RelayRuntime, fanout: EventFanout, session: str, turn: int, after):
+    return collect_answer(rt, fanout.follow(session, after), turn)
 
 
 def _body(record: SessionRecord, turn: int, kind: str, **payload: Any) -> dict[str, Any]:
@@ -80,11 +95,11 @@ DELTA_TURN = [
 DELTA_ANSWER = "<think>\nLet me look.\n</think>\n\n> `$ ls` — exit 0\n\nThere is one file."
 
 
-def test_app_server_deltas_stream_as_chunks_in_the_sdks_own_shape(runtime, turn):
+def test_app_server_deltas_stream_as_chunks_in_the_sdks_own_shape(runtime, fanout, turn):
     record, number = turn
     _append(runtime, record, number, *DELTA_TURN)
     _end(runtime, record, number)
-    lines = _lines(list(stream_chunks(runtime, record.id, number, None, _shape(True))))
+    lines = _lines(list(_stream(runtime, fanout, record.id, number, None, _shape(True))))
     assert lines[-1] == "[DONE]"
     chunks = [ChatCompletionChunk.model_validate(line) for line in lines[:-1]]
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -99,25 +114,25 @@ def test_app_server_deltas_stream_as_chunks_in_the_sdks_own_shape(runtime, turn)
     assert {c.id for c in chunks} == {"chatcmpl-test"}
 
 
-def test_the_whole_answer_is_the_same_text_as_the_stream(runtime, turn):
+def test_the_whole_answer_is_the_same_text_as_the_stream(runtime, fanout, turn):
     record, number = turn
     _append(runtime, record, number, *DELTA_TURN)
     _end(runtime, record, number)
-    answer = collect_answer(runtime, record.id, number, None)
+    answer = _collect(runtime, fanout, record.id, number, None)
     assert answer.text == DELTA_ANSWER and turn_failure(answer) is None
     assert answer.usage["output_tokens"] == 7
 
 
-def test_without_include_usage_there_is_no_usage_chunk(runtime, turn):
+def test_without_include_usage_there_is_no_usage_chunk(runtime, fanout, turn):
     record, number = turn
     _append(runtime, record, number, (ev.MESSAGE, {"text": "Hi."}), (ev.USAGE, {"input_tokens": 1}))
     _end(runtime, record, number)
-    lines = _lines(list(stream_chunks(runtime, record.id, number, None, _shape(False))))
+    lines = _lines(list(_stream(runtime, fanout, record.id, number, None, _shape(False))))
     assert lines[-1] == "[DONE]"
     assert all(line["choices"] and "usage" not in line for line in lines[:-1])
 
 
-def test_only_this_turns_events_after_the_given_id_are_followed(runtime, turn):
+def test_only_this_turns_events_after_the_given_id_are_followed(runtime, fanout, turn):
     record, number = turn
     _append(runtime, record, number, (ev.MESSAGE, {"text": "Old answer."}))
     _end(runtime, record, number)
@@ -126,17 +141,17 @@ def test_only_this_turns_events_after_the_given_id_are_followed(runtime, turn):
     second = runtime.sessions.begin_turn(fresh, 3)
     _append(runtime, fresh, second, (ev.MESSAGE, {"text": "New answer."}))
     _end(runtime, fresh, second)
-    assert collect_answer(runtime, record.id, second, after).text == "New answer."
-    assert collect_answer(runtime, record.id, second, None).text == "New answer."
+    assert _collect(runtime, fanout, record.id, second, after).text == "New answer."
+    assert _collect(runtime, fanout, record.id, second, None).text == "New answer."
 
 
-def test_a_failed_turn_ends_the_stream_with_one_error_line(runtime, turn):
+def test_a_failed_turn_ends_the_stream_with_one_error_line(runtime, fanout, turn):
     record, number = turn
     _append(runtime, record, number, (ev.MESSAGE, {"text": "Partial."}))
     from relay.turns import finish_turn
 
     finish_turn(runtime, record, number, "failed", error=("unexpected status 500", "model_error"))
-    lines = _lines(list(stream_chunks(runtime, record.id, number, None, _shape())))
+    lines = _lines(list(_stream(runtime, fanout, record.id, number, None, _shape())))
     assert "[DONE]" not in lines
     assert lines[-1] == {
         "error": {
@@ -149,12 +164,12 @@ def test_a_failed_turn_ends_the_stream_with_one_error_line(runtime, turn):
     assert lines[-2]["choices"][0]["delta"]["content"] == "Partial."
 
 
-def test_events_arriving_later_are_streamed_live_with_keep_alives_between(runtime, turn):
+def test_events_arriving_later_are_streamed_live_with_keep_alives_between(runtime, fanout, turn):
     record, number = turn
     out: list[bytes] = []
 
     def follow() -> None:
-        out.extend(stream_chunks(runtime, record.id, number, None, _shape()))
+        out.extend(_stream(runtime, fanout, record.id, number, None, _shape()))
 
     reader = threading.Thread(target=follow)
     reader.start()
@@ -168,10 +183,10 @@ def test_events_arriving_later_are_streamed_live_with_keep_alives_between(runtim
     assert _lines(out)[1]["choices"][0]["delta"]["content"] == "Late."
 
 
-def test_a_client_that_goes_away_cancels_the_running_turn(runtime, turn):
+def test_a_client_that_goes_away_cancels_the_running_turn(runtime, fanout, turn):
     record, number = turn
     runtime.sessions.update(record.id, status="running")  # picked up by a worker
-    stream = stream_chunks(runtime, record.id, number, None, _shape())
+    stream = _stream(runtime, fanout, record.id, number, None, _shape())
     assert b"assistant" in next(stream)
     next(stream)  # a keep-alive: the turn is still running
     stream.close()  # what the server does when its write to the client fails
@@ -179,19 +194,19 @@ def test_a_client_that_goes_away_cancels_the_running_turn(runtime, turn):
     assert runtime.sessions.get(record.id).cancel_requested > 0
 
 
-def test_a_stream_that_ends_normally_cancels_nothing(runtime, turn):
+def test_a_stream_that_ends_normally_cancels_nothing(runtime, fanout, turn):
     record, number = turn
     _append(runtime, record, number, (ev.MESSAGE, {"text": "Hi."}))
     _end(runtime, record, number)
-    assert _lines(list(stream_chunks(runtime, record.id, number, None, _shape())))[-1] == "[DONE]"
+    assert _lines(list(_stream(runtime, fanout, record.id, number, None, _shape())))[-1] == "[DONE]"
     assert not runtime.redis.exists(runtime.keys.cancel(record.id, number))
 
 
-def test_a_session_deleted_mid_turn_ends_the_stream_with_an_error(runtime, turn):
+def test_a_session_deleted_mid_turn_ends_the_stream_with_an_error(runtime, fanout, turn):
     from relay.turns import delete_session
 
     record, number = turn
-    stream = stream_chunks(runtime, record.id, number, None, _shape())
+    stream = _stream(runtime, fanout, record.id, number, None, _shape())
     next(stream)
     delete_session(runtime, runtime.sessions.get(record.id))
     lines = _lines(list(stream))
@@ -199,11 +214,11 @@ def test_a_session_deleted_mid_turn_ends_the_stream_with_an_error(runtime, turn)
     assert "deleted" in lines[-1]["error"]["message"]
 
 
-def test_a_cancelled_turn_ends_with_a_note_then_the_finish_chunk(runtime, turn):
+def test_a_cancelled_turn_ends_with_a_note_then_the_finish_chunk(runtime, fanout, turn):
     record, number = turn
     _append(runtime, record, number, (ev.MESSAGE, {"text": "Hi."}))
     _end(runtime, record, number, "cancelled")
-    lines = _lines(list(stream_chunks(runtime, record.id, number, None, _shape())))
+    lines = _lines(list(_stream(runtime, fanout, record.id, number, None, _shape())))
     finish = lines[-2]["choices"][0]
     assert finish == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
     assert "stopped" in lines[-3]["choices"][0]["delta"]["content"]

@@ -28,6 +28,7 @@ STATUS: dict[type[errors.RelayError], int] = {
     errors.RateLimited: 429,
     errors.RelayUnavailable: 503,
     errors.CodexBinaryError: 503,
+    errors.SandboxUnavailable: 503,
     errors.ConfigError: 500,
     errors.InvalidToken: 401,
 }

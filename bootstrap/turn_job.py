@@ -32,10 +32,10 @@ from relay.settings import Settings, load_settings
 from relay.turns import SHUTDOWN_CANCEL, TurnRequest, finish_turn
 
 from .codex_binary import locate_codex, probe_codex
-from .codex_command import prepare_launch
 from .codex_home import CodexHome
 from .codex_process import CodexProcess, ProcessOutcome
 from .progress import JobProgress
+from .sandbox import turn_launch
 from .thread_archive import restore_thread, save_thread
 
 __all__ = ["TurnRunner", "run_turn"]
@@ -179,7 +179,7 @@ class TurnRunner:
         )
 
     def _spawn(self, codex_path: str, home: CodexHome, thread_id: str | None) -> ProcessOutcome:
-        launch = prepare_launch(self.settings, home, self.req, codex_path, thread_id)
+        launch = turn_launch(self.settings, home, self.req, codex_path, thread_id)
         process = CodexProcess(
             launch.argv, launch.env, launch.cwd, launch.stdin, self.settings.kill_grace
         )
@@ -214,6 +214,11 @@ class TurnRunner:
         if self.normaliser.failure is not None:
             return "failed", None  # the model error was already shown as an event
         detail = _last_line(outcome.stderr_tail)
+        if detail.startswith("bwrap:") and not self._seen_output:
+            return "failed", (
+                f"The turn's sandbox could not be set up, so Codex did not run: {detail[:300]}",
+                "sandbox_unavailable",
+            )
         if "required MCP servers failed to initialize" in detail:
             # Codex 0.169.0 refuses to run without a `required` MCP server.
             return "failed", (

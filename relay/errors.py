@@ -12,6 +12,7 @@ the tools that raise it).
     RelayError
     ├── ConfigError              a setting has a bad value (names the key)
     ├── CodexBinaryError         the Codex CLI is missing or incompatible
+    ├── SandboxUnavailable       the turn sandbox (bubblewrap) cannot be set up here
     ├── RelayUnavailable         Redis or the queue cannot be reached
     │   └── ToolsUnavailable     the MCP tools server did not start
     ├── BadRequest               the request body is malformed
@@ -48,6 +49,7 @@ __all__ = [
     "RelayError",
     "RelayUnavailable",
     "RequeueRefused",
+    "SandboxUnavailable",
     "TokenRevoked",
     "TokenScopeError",
     "ToolsUnavailable",
@@ -81,6 +83,12 @@ class CodexBinaryError(RelayError):
     """The Codex CLI binary is missing, not executable or incompatible."""
 
     code = "codex_unavailable"
+
+
+class SandboxUnavailable(RelayError):
+    """The turn sandbox cannot be set up here (no bubblewrap, no user namespaces)."""
+
+    code = "sandbox_unavailable"
 
 
 class RelayUnavailable(RelayError):

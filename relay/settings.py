@@ -106,14 +106,32 @@ class Settings:
     )  # fmt: skip
     sandbox: str = setting(
         "workspace-write",
-        "Codex's sandbox for the agent's shell commands.",
+        "Codex's own sandbox for the agent's shell commands (tier `read` always gets "
+        "`read-only`); `danger-full-access` needs `CODEX_RELAY_TURN_SANDBOX=off`.",
         choices=("read-only", "workspace-write", "danger-full-access"),
+    )
+    turn_sandbox: str = setting(
+        "on",
+        "Run each turn's Codex in a bubblewrap sandbox that shows it only its own run, home "
+        "and `/tmp` (`off`: trusted single-user setups only; logged loudly on every turn).",
+        choices=("on", "off"),
+    )
+    bwrap: str | None = setting(
+        None,
+        "Path of the bubblewrap binary for the turn sandbox (unset: `bwrap` on PATH, else "
+        "the one the Codex package ships).",
+    )
+    sandbox_read_only_paths: str | None = setting(
+        None,
+        "Extra host paths (separated by `:`) that every turn's sandbox shows read-only at "
+        "the same place, such as shared tools or reference data.",
     )
     profile_text: str | None = setting(
         None, "The agent's profile: text placed before every prompt (host-configurable)."
     )
     work_dir: str | None = setting(
-        None, "Directory for the per-turn Codex homes (unset: the system temp dir)."
+        None,
+        "Directory for the per-turn Codex homes and temporary dirs (unset: the system temp dir).",
     )
     mcp_transport: str = setting(
         "http",

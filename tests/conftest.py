@@ -101,7 +101,6 @@ def relay_env(
         "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
         "CODEX_RELAY_WORK_DIR": str(tmp_path / "work"),
         "CODEX_RELAY_MCP_TRANSPORT": "off",
-        "CODEX_RELAY_SANDBOX": "danger-full-access",
         "CODEX_RELAY_TURN_TIMEOUT": "60",
         "CODEX_RELAY_IDLE_TIMEOUT": "30",
         "CODEX_RELAY_KILL_GRACE": "0.5",

@@ -68,7 +68,6 @@ def stack_base_env(
             "CODEX_RELAY_MODEL_CATALOG": model_catalog,
             "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
             "CODEX_RELAY_MCP_TRANSPORT": "http",
-            "CODEX_RELAY_SANDBOX": "danger-full-access",
             "CODEX_RELAY_TURN_TIMEOUT": "60",
             "CODEX_RELAY_IDLE_TIMEOUT": "45",
             "CODEX_RELAY_KILL_GRACE": "0.5",

@@ -145,7 +145,11 @@ class TurnRunner:
         codex = probe_codex(locate_codex(self.settings.codex_bin))
         thread_id = record.thread_id or None
         if thread_id and not restore_thread(
-            self.rt.redis, self.rt.keys.codex_state(record.id), home.sessions_dir, thread_id
+            self.rt.redis,
+            self.rt.keys.codex_state(record.id),
+            home.sessions_dir,
+            thread_id,
+            self.settings.max_thread_archive_bytes,
         ):
             self._start_new_thread("The earlier conversation could not be restored")
             thread_id = None
@@ -243,15 +247,23 @@ class TurnRunner:
         thread_id = self.normaliser.thread_id
         if thread_id:
             fields["thread_id"] = thread_id
+            limit = self.settings.max_thread_archive_bytes
             saved = save_thread(
                 self.rt.redis,
                 self.rt.keys.codex_state(self.req.session),
                 home.sessions_dir,
+                thread_id,
                 self.settings.session_ttl,
-                self.settings.max_thread_archive_bytes,
+                limit,
             )
-            if not saved:
+            if saved != "saved":
                 fields["thread_id"] = ""
+            if saved == "too_large":
+                message = (
+                    f"This conversation is larger than {limit // (1024 * 1024) or 1} MiB, the "
+                    "most the relay keeps; your next message starts a new conversation."
+                )
+                self._publish([(ev.ERROR, ev.error_payload(message, "thread_too_large"))])
         self._retry(lambda: self.rt.sessions.update(self.req.session, **fields))
 
     # -- streaming --------------------------------------------------------

@@ -189,8 +189,10 @@ class Settings:
         positive=True,
     )  # fmt: skip
     max_thread_archive_bytes: int = setting(
-        32 * 1024 * 1024,
-        "Largest archive of a Codex thread kept for resuming, in bytes.",
+        8 * 1024 * 1024,
+        "Largest Codex thread (its rollout, uncompressed) kept for resuming, in bytes: a busy "
+        "50-turn thread weighs 0.7 MiB (`benchmarks/thread_archive_size.py`), so this leaves "
+        "room for long tool outputs; a larger thread starts anew, saying so.",
         positive=True,
     )
 

@@ -415,7 +415,7 @@ def test_unusable_thread_archive_starts_a_new_thread_and_says_so(turns, redis_cl
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         data = b"garbage\n"
-        info = tarfile.TarInfo(f"2026/01/01/rollout-x-{thread_id}.jsonl")
+        info = tarfile.TarInfo(f"2026/01/01/rollout-2026-01-01T00-00-00-{thread_id}.jsonl")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     redis_client.set(turns.rt.keys.codex_state(session.id), buffer.getvalue())

@@ -15,6 +15,8 @@ from . import (
     event_latency,
     mcp_cost,
     publish_throughput,
+    sandbox_cost,
+    thread_archive_size,
     turn_overhead,
 )
 
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     for benchmark in (
         publish_throughput,
         turn_overhead,
+        sandbox_cost,
+        thread_archive_size,
         chat_latency,
         event_latency,
         mcp_cost,

@@ -22,6 +22,7 @@ from rq import get_current_job
 
 from relay import events as ev
 from relay.errors import CodexBinaryError, RelayError
+from relay.fair_use import FairUse
 from relay.jsonl import JsonLinesDecoder
 from relay.keys import chat_channel
 from relay.metrics import Metrics
@@ -286,6 +287,9 @@ class TurnRunner:
         self._retry(lambda: self.rt.events.append(self.req.session, self.req.turn, bodies))
         self.progress.observe(batch)
         for kind, payload in batch:
+            if kind == ev.USAGE:
+                spent = int(payload.get("input_tokens", 0)) + int(payload.get("output_tokens", 0))
+                self._retry(lambda n=spent: FairUse(self.rt).add_tokens(self.req.user, n))
             if kind == ev.TOOL_COMPLETED:
                 tool = payload["tool"]
                 name = tool.get("name") or tool["kind"]

@@ -3,8 +3,8 @@
 Subcommands: ``demo`` (the whole stack on embedded defaults), ``worker``,
 ``web`` (a host app under gunicorn), ``install-codex``, ``devmodel`` (the
 scripted model server), ``settings`` (the configuration reference),
-``status``, ``sessions``, ``cleanup`` and ``check``. Settings come from the environment (see
-:mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
+``status``, ``sessions``, ``usage``, ``cleanup`` and ``check``. Settings come
+from the environment (see :mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
 """
 
 from __future__ import annotations
@@ -146,6 +146,13 @@ def _add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     delete = actions.add_parser("delete", help="end the session and drop its state")
     delete.add_argument("session_id")
     sessions.set_defaults(func=cli_ops.cmd_sessions)
+
+    usage = sub.add_parser(
+        "usage", help="each user's sessions, stored bytes and tokens today against the limits"
+    )
+    usage.add_argument("--user", default=None, help="only this user")
+    usage.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    usage.set_defaults(func=cli_ops.cmd_usage)
 
     cleanup = sub.add_parser(
         "cleanup", help="reap stale turns, drop expired sessions, old backups and Codex homes"

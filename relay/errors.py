@@ -24,6 +24,9 @@ the tools that raise it).
     ├── TurnInProgress           the session already has a running turn
     │   └── RequeueRefused       a failed job cannot be retried (session gone or moved on)
     ├── RateLimited              too many requests or running turns
+    │   ├── TooManySessions      the user holds the most sessions allowed
+    │   ├── StorageExhausted     the user's sessions hold the most bytes allowed
+    │   └── BudgetExhausted      the user spent today's token budget
     ├── InvalidToken             a run token is forged, expired or malformed
     │   ├── TokenRevoked         its session was deleted
     │   └── TokenScopeError      valid, but not for this run or tier
@@ -38,6 +41,7 @@ from __future__ import annotations
 __all__ = [
     "BadRequest",
     "BodyTooLarge",
+    "BudgetExhausted",
     "CodexBinaryError",
     "ConfigError",
     "Forbidden",
@@ -50,8 +54,10 @@ __all__ = [
     "RelayUnavailable",
     "RequeueRefused",
     "SandboxUnavailable",
+    "StorageExhausted",
     "TokenRevoked",
     "TokenScopeError",
+    "TooManySessions",
     "ToolsUnavailable",
     "TurnInProgress",
 ]
@@ -159,6 +165,24 @@ class RateLimited(RelayError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManySessions(RateLimited):
+    """The user already holds ``CODEX_RELAY_MAX_SESSIONS_PER_USER`` sessions."""
+
+    code = "too_many_sessions"
+
+
+class StorageExhausted(RateLimited):
+    """The user's sessions hold ``CODEX_RELAY_MAX_STORED_BYTES_PER_USER`` bytes or more."""
+
+    code = "storage_exhausted"
+
+
+class BudgetExhausted(RateLimited):
+    """The user spent ``CODEX_RELAY_DAILY_TOKEN_BUDGET`` tokens today (UTC)."""
+
+    code = "budget_exhausted"
 
 
 class InvalidToken(RelayError):

@@ -217,6 +217,24 @@ class Settings:
         30, "Chat requests a user may send per minute.", positive=True
     )
     max_running_turns: int = setting(3, "Turns one user may have running at once.", positive=True)
+    max_sessions_per_user: int = setting(
+        50,
+        "Live sessions (conversations) one user may keep, across all runs; one more answers "
+        "429 `too_many_sessions`.",
+        positive=True,
+    )
+    max_stored_bytes_per_user: int = setting(
+        256 * 1024 * 1024,
+        "Bytes one user's sessions may hold in Redis (event logs and thread archives, as "
+        "`MEMORY USAGE` counts them); over it, a turn answers 429 `storage_exhausted`.",
+        positive=True,
+    )
+    daily_token_budget: int = setting(
+        5_000_000,
+        "Tokens (input + output, summed from `usage` events) one user may spend per UTC day; "
+        "over it, a turn answers 429 `budget_exhausted` until midnight UTC (`0`: no budget).",
+        non_negative=True,
+    )
 
     # -- Web ---------------------------------------------------------------
     url_prefix: str = setting(

@@ -161,6 +161,13 @@ class Settings:
         from_file=True,
     )
 
+    token_leeway: float = setting(
+        10.0,
+        "Seconds of clock skew allowed when a run token is verified (its `iat` and `exp`), "
+        "for web and worker hosts whose clocks differ a little.",
+        non_negative=True,
+    )
+
     # -- Turns -------------------------------------------------------------
     turn_timeout: float = setting(
         600.0, "Seconds a whole turn may take before it ends with `timeout`.", positive=True

@@ -197,7 +197,7 @@ def test_cancel_answers_202_and_the_turn_ends_cancelled(client, auth, turns):
     try:
         record = turns.rt.sessions.get(body["session_id"])
         turns.wait_for(record, "turn.started", timeout=30)
-        response = client.post(body["cancel_url"])
+        response = client.post(body["cancel_url"], json={})
         assert response.status_code == 202
         assert response.get_json() == {"session_id": body["session_id"], "cancelling": True}
         events = _events(_read_sse(client, body["events_url"], _completed(1)))
@@ -211,7 +211,7 @@ def test_cancel_with_no_turn_running_answers_202_and_cancels_nothing(client, aut
     auth.login("alice")
     body = _start(client)
     _worked(turns)
-    response = client.post(body["cancel_url"])
+    response = client.post(body["cancel_url"], json={})
     assert response.status_code == 202
     assert response.get_json()["cancelling"] is False
 
@@ -450,7 +450,9 @@ def test_other_user_gets_404_for_a_session_on_every_session_route(client, auth, 
     bob = app.test_client()
     bob.post("/demo/login", json={"user": "bob"})
     for method, url in _session_urls(sid):
-        _error(bob.open(url, method=method), 404, "not_found")
+        _error(
+            bob.open(url, method=method, json={} if method == "POST" else None), 404, "not_found"
+        )
     _error(_chat(bob, "#scenario:hello", sid), 404, "not_found")
     assert client.get(f"{RUN}/sessions/{sid}").status_code == 200
 
@@ -461,7 +463,9 @@ def test_same_session_id_under_another_run_gets_404(client, auth, run_dir):
     sid = _start(client)["session_id"]
     other = "/runs/run-2/default/agent"
     for method, url in _session_urls(sid, other):
-        _error(client.open(url, method=method), 404, "not_found")
+        _error(
+            client.open(url, method=method, json={} if method == "POST" else None), 404, "not_found"
+        )
     _error(_chat(client, "#scenario:hello", sid, run=other), 404, "not_found")
     assert client.get(f"{RUN}/sessions/{sid}").status_code == 200
 
@@ -473,7 +477,11 @@ def test_unauthenticated_requests_get_401(client, auth):
     _error(_chat(client, "hi"), 401, "not_authenticated")
     _error(client.get(f"{RUN}/sessions"), 401, "not_authenticated")
     for method, url in _session_urls(sid):
-        _error(client.open(url, method=method), 401, "not_authenticated")
+        _error(
+            client.open(url, method=method, json={} if method == "POST" else None),
+            401,
+            "not_authenticated",
+        )
 
 
 def test_unknown_run_gets_404(client, auth):

@@ -269,8 +269,52 @@ def check_structure(
             f"it contains a heading of level {section.level} or higher, which would start a new "
             f"section; use level {section.level + 1} or deeper for subsections"
         )
+    problem = problem or _link_problem(before, section, after, new_end)
     if problem:
         raise UnsafeEdit(f"The new content was refused: {problem}. Nothing was changed.")
+
+
+def _references(text: str) -> dict[str, dict[str, str]]:
+    """The link reference definitions of ``text``: label -> ``{"href", "title"}``, first wins."""
+    block, _ = _parsers()
+    env: dict[str, Any] = {}
+    block.parse(text, env)
+    return {
+        label: {"href": ref["href"], "title": ref.get("title", "")}
+        for label, ref in env.get("references", {}).items()
+    }
+
+
+def _link_problem(before: Document, section: Section, after: Document, new_end: int) -> str:
+    """Why the edit would change links outside the section (``""``: it would not).
+
+    Link reference definitions (``[label]: https://...``) are global in
+    markdown: one written into a section could take over the links of
+    another (``[label]`` there, or ``[text][label]``), or replace one another
+    section defines. An edit may use and define labels of its own, but not
+    define a label another section defines, nor change how any text outside
+    the section renders.
+    """
+    outside = "".join(before.lines[: section.start] + before.lines[section.end :])
+    added = _references("".join(after.lines[section.start : new_end]))
+    taken = sorted(set(added) & set(_references(outside)))
+    if taken:
+        labels = ", ".join(f"[{label.lower()}]" for label in taken[:5])
+        return f"it defines link reference {labels}, which another section defines"
+    _, full = _parsers()
+    old_refs = _references("".join(before.lines))
+    new_refs = _references("".join(after.lines))
+    if full.render(outside, {"references": old_refs}) == full.render(
+        outside, {"references": new_refs}
+    ):
+        return ""
+    changed = sorted(
+        label
+        for label in set(old_refs) | set(new_refs)
+        if old_refs.get(label) != new_refs.get(label)
+    )
+    labels = ", ".join(f"[{label.lower()}]" for label in changed[:5])
+    return f"it would change where links in other sections point ({labels})"
 
 
 def section_diff(

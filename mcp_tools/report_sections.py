@@ -301,9 +301,11 @@ def _link_problem(before: Document, section: Section, after: Document, new_end: 
     if taken:
         labels = ", ".join(f"[{label.lower()}]" for label in taken[:5])
         return f"it defines link reference {labels}, which another section defines"
-    _, full = _parsers()
     old_refs = _references("".join(before.lines))
     new_refs = _references("".join(after.lines))
+    if old_refs == new_refs:  # the usual edit: no rendering needed
+        return ""
+    _, full = _parsers()
     if full.render(outside, {"references": old_refs}) == full.render(
         outside, {"references": new_refs}
     ):

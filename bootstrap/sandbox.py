@@ -69,10 +69,12 @@ __all__ = [
     "HOME_INSIDE",
     "TMP_INSIDE",
     "OFF_WARNING",
+    "PROBE_OUTPUT",
     "SandboxInfo",
     "bwrap_argv",
     "check_sandbox_settings",
     "find_bwrap",
+    "probe_launch",
     "probe_sandbox",
     "sandboxed",
     "turn_launch",
@@ -314,47 +316,57 @@ def turn_launch(
     )
 
 
+#: What the probe's command prints when it could write and read in its run.
+PROBE_OUTPUT = b"sandbox-ok"
+
+
+def probe_launch(settings: Settings, codex_path: str, home: CodexHome, bwrap: str) -> CodexLaunch:
+    """The probe of :func:`probe_sandbox`, sandboxed, on a scratch run in ``home``.
+
+    ``codex sandbox`` (Codex's own Linux sandbox, ``workspace-write``) runs a
+    shell that writes and reads a file in the run: both sandboxes, nested.
+    """
+    run = home.root / "run"
+    run.mkdir(exist_ok=True)
+    script = f"echo {PROBE_OUTPUT.decode()} > probe.txt && cat probe.txt"
+    launch = CodexLaunch(
+        argv=[codex_path, "sandbox", "-c", 'sandbox_mode="workspace-write"', "--"]
+        + ["/bin/sh", "-c", script],
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+        cwd=str(run),
+        stdin=b"",
+        reads=(codex_path, codex_package_dir(codex_path)),
+    )
+    # The scratch run lies in the turn's own directory, which a real run never may.
+    argv = bwrap_argv(
+        bwrap,
+        run_dir=str(run),
+        writable=True,
+        home=home,
+        reads=[*launch.reads, *_extra_paths(settings)],
+        cwd=str(run),
+    )
+    env = dict(launch.env, HOME=HOME_INSIDE, CODEX_HOME=HOME_INSIDE, TMPDIR=TMP_INSIDE)
+    return replace(launch, argv=argv + launch.argv, env=env, cwd="/")
+
+
 def probe_sandbox(settings: Settings, codex_path: str) -> SandboxInfo:
     """Check that a turn sandbox works here, with Codex's own sandbox nested inside it.
 
-    Runs ``codex sandbox`` (Codex's Linux sandbox, ``workspace-write``) in a
-    turn sandbox on a scratch run directory and expects the command in it to
-    write and read a file there. Raises :class:`SandboxUnavailable` saying why
-    (missing ``bwrap``, user namespaces refused, ...).
+    Runs :func:`probe_launch` and expects its output. Raises
+    :class:`SandboxUnavailable` saying why (missing ``bwrap``, user namespaces
+    refused, ...).
     """
     check_sandbox_settings(settings)
     bwrap, origin = find_bwrap(settings, codex_path)
     home = CodexHome(settings, "sandbox-probe")
     try:
-        run = home.root / "run"
-        run.mkdir()
-        script = "echo sandbox-ok > probe.txt && cat probe.txt"
-        launch = CodexLaunch(
-            argv=[codex_path, "sandbox", "-c", 'sandbox_mode="workspace-write"', "--"]
-            + ["/bin/sh", "-c", script],
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
-            cwd=str(run),
-            stdin=b"",
-            reads=(codex_path, codex_package_dir(codex_path)),
-        )
-        # The scratch run lies in the turn's own directory, which a real run never may.
-        argv = (
-            bwrap_argv(
-                bwrap,
-                run_dir=str(run),
-                writable=True,
-                home=home,
-                reads=[*launch.reads, *_extra_paths(settings)],
-                cwd=str(run),
-            )
-            + launch.argv
-        )
-        env = dict(launch.env, HOME=HOME_INSIDE, CODEX_HOME=HOME_INSIDE, TMPDIR=TMP_INSIDE)
+        launch = probe_launch(settings, codex_path, home, bwrap)
         try:
             result = subprocess.run(
-                argv,
-                env=env,
-                cwd="/",
+                launch.argv,
+                env=launch.env,
+                cwd=launch.cwd,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=_PROBE_TIMEOUT,
@@ -362,7 +374,7 @@ def probe_sandbox(settings: Settings, codex_path: str) -> SandboxInfo:
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SandboxUnavailable(f"The turn sandbox ({bwrap}) could not run: {exc}") from None
-        if result.returncode != 0 or b"sandbox-ok" not in result.stdout:
+        if result.returncode != 0 or PROBE_OUTPUT not in result.stdout:
             raise SandboxUnavailable(_probe_failure(bwrap, result))
         return SandboxInfo(bwrap=bwrap, origin=origin)
     finally:

@@ -250,14 +250,16 @@ def codex_processes(binary: str, under: Path | None = None) -> list[int]:
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_codex(request: pytest.FixtureRequest) -> Iterator[None]:
+def _no_leftover_codex(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Every test that runs Codex must leave no Codex process behind."""
     yield
     if "codex_bin" not in request.fixturenames:
         return
     binary = request.getfixturevalue("codex_bin")
     # Only this test session's Codex processes: they work in its temporary run directories.
-    ours = request.getfixturevalue("tmp_path_factory").getbasetemp()
+    ours = tmp_path_factory.getbasetemp()
     deadline = time.monotonic() + 3
     while codex_processes(binary, ours):
         if time.monotonic() > deadline:

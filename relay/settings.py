@@ -127,7 +127,9 @@ class Settings:
         "the same place, such as shared tools or reference data.",
     )
     profile_text: str | None = setting(
-        None, "The agent's profile: text placed before every prompt (host-configurable)."
+        None,
+        "The agent's profile: text Codex gets as developer instructions on every turn, apart "
+        "from the user's message (host-configurable).",
     )
     work_dir: str | None = setting(
         None,

@@ -88,6 +88,9 @@ class Document:
     lines: tuple[str, ...]
     sections: tuple[Section, ...]
     newline: str
+    #: Link reference definitions in document order, duplicates included:
+    #: ``(normalised label, first line, href, title)``.
+    definitions: tuple[tuple[str, int, str, str], ...] = ()
 
 
 def split_lines(text: str) -> list[str]:
@@ -136,7 +139,8 @@ def parse_document(text: str) -> Document:
     skip = _front_matter_end(lines)
     source = "\n" * skip + "".join(lines[skip:])
     block, full = _parsers()
-    tokens = block.parse(source)
+    env: dict[str, Any] = {}
+    tokens = block.parse(source, env)
     found: list[tuple[int, str, Literal["atx", "setext"], int, int]] = []
     for position, token in enumerate(tokens):
         if token.type != "heading_open" or token.level != 0 or token.map is None:
@@ -154,7 +158,22 @@ def parse_document(text: str) -> Document:
         parents.append((level, title))
         sections.append(Section(number + 1, level, title, path, style, start, heading_end, end))
     match = _NEWLINE.search(text)
-    return Document(tuple(lines), tuple(sections), match.group(0) if match else "\n")
+    return Document(
+        tuple(lines), tuple(sections), match.group(0) if match else "\n", _definitions(env)
+    )
+
+
+def _definitions(env: dict[str, Any]) -> tuple[tuple[str, int, str, str], ...]:
+    """The link reference definitions markdown-it found, first and duplicate ones alike."""
+    found = [
+        (label, ref["map"][0], ref["href"], ref.get("title", ""))
+        for label, ref in env.get("references", {}).items()
+    ]
+    found += [
+        (ref["label"], ref["map"][0], ref["href"], ref.get("title", ""))
+        for ref in env.get("duplicate_refs", [])
+    ]
+    return tuple(sorted(found, key=lambda definition: definition[1]))
 
 
 def _norm(text: str) -> str:
@@ -274,15 +293,12 @@ def check_structure(
         raise UnsafeEdit(f"The new content was refused: {problem}. Nothing was changed.")
 
 
-def _references(text: str) -> dict[str, dict[str, str]]:
-    """The link reference definitions of ``text``: label -> ``{"href", "title"}``, first wins."""
-    block, _ = _parsers()
-    env: dict[str, Any] = {}
-    block.parse(text, env)
-    return {
-        label: {"href": ref["href"], "title": ref.get("title", "")}
-        for label, ref in env.get("references", {}).items()
-    }
+def _effective(doc: Document) -> dict[str, dict[str, str]]:
+    """Where each label of ``doc`` points: its first definition wins."""
+    refs: dict[str, dict[str, str]] = {}
+    for label, _, href, title in doc.definitions:
+        refs.setdefault(label, {"href": href, "title": title})
+    return refs
 
 
 def _link_problem(before: Document, section: Section, after: Document, new_end: int) -> str:
@@ -295,17 +311,20 @@ def _link_problem(before: Document, section: Section, after: Document, new_end: 
     define a label another section defines, nor change how any text outside
     the section renders.
     """
-    outside = "".join(before.lines[: section.start] + before.lines[section.end :])
-    added = _references("".join(after.lines[section.start : new_end]))
-    taken = sorted(set(added) & set(_references(outside)))
+
+    def edited(line: int) -> bool:
+        return section.start <= line < new_end
+
+    added = {label for label, line, _, _ in after.definitions if edited(line)}
+    taken = sorted(added & {label for label, line, _, _ in after.definitions if not edited(line)})
     if taken:
         labels = ", ".join(f"[{label.lower()}]" for label in taken[:5])
         return f"it defines link reference {labels}, which another section defines"
-    old_refs = _references("".join(before.lines))
-    new_refs = _references("".join(after.lines))
-    if old_refs == new_refs:  # the usual edit: no rendering needed
+    old_refs, new_refs = _effective(before), _effective(after)
+    if old_refs == new_refs:  # the usual edit: nothing to render
         return ""
     _, full = _parsers()
+    outside = "".join(before.lines[: section.start] + before.lines[section.end :])
     if full.render(outside, {"references": old_refs}) == full.render(
         outside, {"references": new_refs}
     ):

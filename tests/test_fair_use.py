@@ -10,30 +10,16 @@ affected, and the refused user's conversations are all still there.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cli.demo_app import create_app
 from relay import events as ev
 from relay.errors import BudgetExhausted
 from relay.fair_use import FairUse, seconds_to_midnight, utc_day
 from relay.runtime import RelayRuntime
 
 RUN = "/runs/run-1/default/agent"
-
-
-def _app(keypair: tuple[str, str], run_dir: Path, **config: Any) -> Any:
-    return create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "x",
-            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-            **config,
-        }
-    )
 
 
 def _user(app: Any, name: str) -> Any:
@@ -58,13 +44,11 @@ def _refused(response: Any, code: str) -> str:
 
 
 @pytest.mark.codex
-def test_over_the_daily_token_budget_a_user_gets_429_until_midnight_utc(
-    relay_env, keypair, run_dir, turns, devmodel
-):
+def test_over_the_daily_token_budget_a_user_gets_429_until_midnight_utc(make_app, turns, devmodel):
     devmodel.add_scenario(
         "spend", [{"say": "costly", "usage": {"input_tokens": 700, "output_tokens": 400}}]
     )
-    app = _app(keypair, run_dir, CODEX_RELAY_DAILY_TOKEN_BUDGET=1000)
+    app = make_app(CODEX_RELAY_DAILY_TOKEN_BUDGET=1000)
     alice, bob = _user(app, "alice"), _user(app, "bob")
     first = _chat(alice, "#scenario:spend").get_json()["session_id"]
     assert turns.work().returncode == 0
@@ -94,8 +78,8 @@ def test_the_token_budget_is_per_utc_day(relay_env, runtime):
     assert fair.check("bob", new_session=True, now=today).tokens_today == 0
 
 
-def test_a_user_with_the_most_sessions_gets_429_too_many_sessions(relay_env, keypair, run_dir):
-    app = _app(keypair, run_dir, CODEX_RELAY_MAX_SESSIONS_PER_USER=2)
+def test_a_user_with_the_most_sessions_gets_429_too_many_sessions(make_app):
+    app = make_app(CODEX_RELAY_MAX_SESSIONS_PER_USER=2)
     alice, bob = _user(app, "alice"), _user(app, "bob")
     first = _chat(alice).get_json()["session_id"]
     second = _chat(alice).get_json()["session_id"]
@@ -110,10 +94,8 @@ def test_a_user_with_the_most_sessions_gets_429_too_many_sessions(relay_env, key
     assert _chat(alice).status_code == 202
 
 
-def test_a_user_whose_sessions_hold_too_much_gets_429_storage_exhausted(
-    relay_env, keypair, run_dir, runtime
-):
-    app = _app(keypair, run_dir, CODEX_RELAY_MAX_STORED_BYTES_PER_USER=64 * 1024)
+def test_a_user_whose_sessions_hold_too_much_gets_429_storage_exhausted(make_app, runtime):
+    app = make_app(CODEX_RELAY_MAX_STORED_BYTES_PER_USER=64 * 1024)
     alice, bob = _user(app, "alice"), _user(app, "bob")
     first = _chat(alice).get_json()["session_id"]
     # What a chatty turn leaves: 100 events of 1 KB of output each.

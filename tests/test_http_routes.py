@@ -11,7 +11,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -493,20 +492,8 @@ def test_unknown_run_gets_404(client, auth):
 # -- limits --------------------------------------------------------------------
 
 
-def _limited_app(keypair: tuple[str, str], run_dir: Path, **config: Any) -> Any:
-    return create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "x",
-            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-            **config,
-        }
-    )
-
-
-def test_too_many_messages_a_minute_get_429_with_retry_after(relay_env, keypair, run_dir):
-    app = _limited_app(keypair, run_dir, CODEX_RELAY_RATE_LIMIT_PER_MINUTE=2)
+def test_too_many_messages_a_minute_get_429_with_retry_after(make_app):
+    app = make_app(CODEX_RELAY_RATE_LIMIT_PER_MINUTE=2)
     client = app.test_client()
     client.post("/demo/login", json={"user": "alice"})
     assert _chat(client, "#scenario:hello").status_code == 202
@@ -519,8 +506,8 @@ def test_too_many_messages_a_minute_get_429_with_retry_after(relay_env, keypair,
     assert _chat(other, "#scenario:hello").status_code == 202
 
 
-def test_more_running_turns_than_allowed_get_429(relay_env, keypair, run_dir):
-    app = _limited_app(keypair, run_dir, CODEX_RELAY_MAX_RUNNING_TURNS=1)
+def test_more_running_turns_than_allowed_get_429(make_app):
+    app = make_app(CODEX_RELAY_MAX_RUNNING_TURNS=1)
     client = app.test_client()
     client.post("/demo/login", json={"user": "alice"})
     first = _chat(client, "#scenario:hello")

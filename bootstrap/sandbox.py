@@ -210,16 +210,26 @@ def _extra_paths(settings: Settings) -> list[str]:
     return paths
 
 
-def _check_run_dir(run_dir: str, home: CodexHome) -> str:
+def _check_run_dir(run_dir: str, home: CodexHome, runs_root: str | None) -> str:
+    """The run directory's real path, if a turn may be shown it (else :class:`SandboxUnavailable`).
+
+    Never one that holds the worker's work directory (every turn's home), and
+    with a runs root configured, only a directory strictly below it (as the
+    tools require of a token's ``run_dir``), never the root with every run.
+    """
     real = os.path.realpath(run_dir)
     if not os.path.isdir(real):
         raise SandboxUnavailable(f"The run directory {run_dir} does not exist.")
     turn = os.path.realpath(home.root)
     if real == "/" or turn == real or turn.startswith(real.rstrip("/") + "/"):
-        # Binding it would show the worker's work directory, every turn's home included.
         raise SandboxUnavailable(
             f"The run directory {run_dir} contains the relay's work directory; "
             f"set {setting_name('work_dir')} outside the runs."
+        )
+    root = os.path.realpath(runs_root) if runs_root else None
+    if root is not None and not real.startswith(root.rstrip("/") + "/"):
+        raise SandboxUnavailable(
+            f"The run directory {run_dir} is not below {setting_name('runs_root')} ({runs_root})."
         )
     return real
 
@@ -285,7 +295,7 @@ def sandboxed(
     :data:`HOME_INSIDE` and :data:`TMP_INSIDE`.
     """
     check_sandbox_settings(settings)
-    _check_run_dir(run_dir, home)
+    _check_run_dir(run_dir, home, settings.runs_root)
     argv = bwrap_argv(
         bwrap,
         run_dir=run_dir,

@@ -188,6 +188,20 @@ def test_the_run_directory_may_not_contain_the_work_directory(layout):
         _run(settings, layout["run"], "true")
 
 
+@pytest.mark.parametrize("where", ["root", "outside"])
+def test_with_a_runs_root_only_a_run_below_it_is_shown(layout, tmp_path, where):
+    settings = load_settings(
+        {"CODEX_RELAY_WORK_DIR": str(layout["work"]), "CODEX_RELAY_RUNS_ROOT": str(layout["runs"])}
+    )
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    with pytest.raises(SandboxUnavailable, match="is not below CODEX_RELAY_RUNS_ROOT"):
+        _run(settings, {"root": layout["runs"], "outside": outside}[where], "true")
+    result, home = _run(settings, layout["run"], "echo fine")
+    home.remove()
+    assert result.stdout == "fine\n"
+
+
 def test_danger_full_access_is_refused_under_the_turn_sandbox():
     with pytest.raises(ConfigError, match="CODEX_RELAY_SANDBOX: danger-full-access would give"):
         check_sandbox_settings(load_settings({"CODEX_RELAY_SANDBOX": "danger-full-access"}))

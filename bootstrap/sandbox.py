@@ -55,6 +55,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, replace
 
 from relay.errors import ConfigError, SandboxUnavailable
@@ -200,12 +201,17 @@ def _read_binds(paths: list[str]) -> list[str]:
 
 
 def _extra_paths(settings: Settings) -> list[str]:
-    raw = settings.sandbox_read_only_paths or ""
-    paths = [p for p in raw.split(os.pathsep) if p.strip()]
+    """``CODEX_RELAY_SANDBOX_READ_ONLY_PATHS``, checked: absolute, none above the work dir."""
+    name = setting_name("sandbox_read_only_paths")
+    work = os.path.realpath(settings.work_dir or tempfile.gettempdir())
+    paths = [p for p in (settings.sandbox_read_only_paths or "").split(os.pathsep) if p.strip()]
     for path in paths:
         if not os.path.isabs(path):
+            raise ConfigError(name, f"{path!r} is not an absolute path")
+        real = os.path.realpath(path).rstrip("/") + "/"
+        if (work + "/").startswith(real):
             raise ConfigError(
-                setting_name("sandbox_read_only_paths"), f"{path!r} is not an absolute path"
+                name, f"{path!r} holds the relay's work directory (every turn's home)"
             )
     return paths
 

@@ -209,6 +209,18 @@ def test_danger_full_access_is_refused_under_the_turn_sandbox():
     check_sandbox_settings(load_settings(off))  # only for a trusted single-user setup
 
 
+@pytest.mark.parametrize("shared", ["/", "relative/path", "{work}"])
+def test_extra_read_only_paths_may_not_show_the_work_directory(layout, shared):
+    settings = load_settings(
+        {
+            "CODEX_RELAY_WORK_DIR": str(layout["work"]),
+            "CODEX_RELAY_SANDBOX_READ_ONLY_PATHS": shared.format(work=layout["work"].parent),
+        }
+    )
+    with pytest.raises(ConfigError, match="CODEX_RELAY_SANDBOX_READ_ONLY_PATHS"):
+        _run(settings, layout["run"], "true")
+
+
 def test_a_typo_in_the_opt_out_is_an_error_not_off():
     with pytest.raises(ConfigError, match="CODEX_RELAY_TURN_SANDBOX: must be one of on, off"):
         load_settings({"CODEX_RELAY_TURN_SANDBOX": "of"})

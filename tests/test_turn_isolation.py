@@ -39,9 +39,18 @@ def _tool_output(turns: Any, session: Any, turn: int | None = None) -> str:
     return str(tools[0]["output"])
 
 
+def _in_order(script: str) -> str:
+    """``script`` with its errors in its output, in the order they happened.
+
+    Codex reads stdout and stderr through two pipes, so their lines can come
+    out of order in the command's aggregated output.
+    """
+    return f"{{ {script}; }} 2>&1"
+
+
 def _shell_turn(turns: Any, devmodel: Any, name: str, script: str, **session: Any) -> str:
     """Run one turn whose agent runs ``script``; return the command's output."""
-    devmodel.add_scenario(name, [{"shell": script}, {"say": "done"}])
+    devmodel.add_scenario(name, [{"shell": _in_order(script)}, {"say": "done"}])
     record = turns.new_session(**session)
     turns.start(record, f"#scenario:{name}")
     result = turns.work()
@@ -103,7 +112,7 @@ def test_the_shell_cannot_read_a_running_turns_home(turns, devmodel, relay_env):
             f"cat {home}/config.toml 2>&1; ls {work} 2>&1; ls /codex; echo ---; "
             "grep -c approval_policy $HOME/config.toml"
         )
-        devmodel.add_scenario("iso_peek", [{"shell": script}, {"say": "done"}])
+        devmodel.add_scenario("iso_peek", [{"shell": _in_order(script)}, {"say": "done"}])
         attacker = turns.new_session(user="mallory")
         turns.start(attacker, "#scenario:iso_peek")
         turns.wait_for(attacker, "turn.completed", timeout=60)
@@ -235,7 +244,7 @@ def test_bloating_the_home_leaves_the_archive_small(turns, devmodel, redis_clien
         f"head -c 4000000 /dev/urandom > {bloat} 2>&1; wc -c < {bloat} 2>&1; "
         "head -c 4000000 /dev/urandom > /tmp/bloat; echo ---; echo ordinary"
     )
-    devmodel.add_scenario("iso_bloat", [{"shell": script}, {"say": "done"}])
+    devmodel.add_scenario("iso_bloat", [{"shell": _in_order(script)}, {"say": "done"}])
     session = turns.new_session()
     turns.start(session, "#scenario:iso_bloat")
     turns.work(config)

@@ -31,5 +31,10 @@ RUN useradd --create-home --uid 10001 relay \
  && mkdir -p /var/lib/codex-relay /runs && chown relay /var/lib/codex-relay /runs
 USER relay
 EXPOSE 8000
-ENV CODEX_RELAY_WEB_WORKERS=2
-CMD ["codex-relay", "web", "--bind", "0.0.0.0:8000", "cli.demo_app:create_app()"]
+# The web server: gunicorn's gevent worker, one process per core; each holds up to
+# CODEX_RELAY_WEB_CONNECTIONS open connections. Name your host app in CODEX_RELAY_WEB_APP
+# (the command refuses to start without one); workers run `codex-relay worker` instead.
+ENV CODEX_RELAY_WEB_WORKERS=2 \
+    CODEX_RELAY_WEB_WORKER_CLASS=gevent \
+    CODEX_RELAY_WEB_CONNECTIONS=10000
+CMD ["codex-relay", "web", "--bind", "0.0.0.0:8000"]

@@ -14,7 +14,9 @@ from . import (
     chat_latency,
     event_latency,
     mcp_cost,
+    openai_facade,
     publish_throughput,
+    report_edits,
     sandbox_cost,
     thread_archive_size,
     turn_overhead,
@@ -36,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         event_latency,
         mcp_cost,
         cancel_latency,
+        openai_facade,
+        report_edits,
     ):
         benchmark.main()
         print()

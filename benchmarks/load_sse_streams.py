@@ -1,40 +1,51 @@
-"""Concurrent SSE streams held by ONE web process while events flow to all of them.
+"""Open event streams held by ONE web process while events flow to all of them.
 
 The real stack on loopback: an embedded Redis, and the demo host app under
-gunicorn (``blueprints.gunicorn_conf``: one ``gthread`` worker process with
-``CODEX_RELAY_WEB_THREADS`` threads, here 600; one SSE stream holds one
-thread and one blocking ``XREAD`` on its own Redis connection).
+gunicorn exactly as ``codex-relay web`` starts it (``blueprints.gunicorn_conf``:
+one worker process of the shipped ``gevent`` worker class, where an open
+stream waits in the process's event fan-out; for comparison, the ``gthread``
+class at a small N, where each stream holds a thread).
 
-For each N (1 as the baseline, then 100, 250, 500) a fresh web process is
-started, so its memory figures are its own:
+For each variant and N (N=1 first: the fan-out baseline) a fresh web process
+is started, so its memory figures are its own:
 
-1. N sessions of one user on the sample run are created with
-   ``SessionStore.create`` (the user's cookie comes from ``POST /demo/login``,
-   so every stream passes the route's ownership check);
-2. N streams are opened (``GET .../sessions/<id>/events``) and read by a few
-   client threads, each multiplexing its sockets with ``selectors`` (the
-   chunked transfer coding and the SSE frames are parsed incrementally);
-3. events are appended with ``EventLog.append`` (the worker's write path:
-   one Lua script, stream + pub/sub) round-robin over the N sessions at a
-   fixed *total* rate, the same for every N, for ``--seconds``; each event
-   carries its send time (``time.time()`` just before the append), and its
-   latency is the arrival of its SSE frame at the client minus that time;
-4. a stream is *held* if it stayed open and received every event appended
-   to its session, in order, exactly once.
+1. N sessions are created with ``SessionStore.create``, ten per user (so every
+   user stays under the default cap of 16 streams), and every user logs in
+   (``POST /demo/login``) so every stream passes the route's ownership check;
+2. *idle baseline*: ``POST .../agent/chat`` (a real turn is locked and queued;
+   no worker runs) is timed ``--chats`` times before any stream is open;
+3. N streams are opened (``GET .../sessions/<id>/events``, HTTP/1.1, chunked)
+   at up to ``--open-rate`` a second (``open s`` is how long it took until the
+   last had its response headers) and read by a few client threads, each
+   multiplexing its sockets with ``selectors``; then the benchmark waits until
+   the web process's CPU falls below a fifth of a core (``settle s``: the last
+   replays and subscriptions done);
+4. events are appended with ``EventLog.append`` (the worker's write path: one
+   Lua script, stream + pub/sub) round-robin over the N sessions at a fixed
+   *total* rate, the same for every N, for long enough that every session gets
+   at least one; each event carries its send time, and its fan-out latency is
+   the arrival of its SSE frame at the client minus that time. Meanwhile a
+   client thread times ``POST .../agent/chat`` again at a steady pace;
+5. a stream is *held* if it stayed open and received every event appended to
+   its session, in order, exactly once.
 
-RSS is ``VmRSS`` of the gunicorn worker process from ``/proc``: before any
-stream (after one warm-up request) and after the event phase; per stream =
-the difference / N. Client and server share the 2 cores, so the load
-average is printed. Nothing here passes or fails: the issue's target is
-printed beside the figures.
+RSS is ``VmRSS`` of the gunicorn worker process (``/proc``): before any stream
+(after the logins and the idle chats) and after the event phase; per stream =
+the difference / N. Redis connections are the worker process's TCP
+connections to Redis (``/proc/<pid>/net/tcp`` matched to its sockets). The
+client and the server share the 2 cores, so the load average is printed.
+Nothing here passes or fails: the issue's target is printed beside the figures.
 
-Run: ``python -m benchmarks.load_sse_streams [--streams 100,250,500]
-[--rate 500] [--seconds 10] [--readers 4]``
+Run: ``python -m benchmarks.load_sse_streams [--streams 1000,5000,10000]
+[--gthread 500] [--rate 500] [--min-seconds 10] [--readers 4] [--chats 100]
+[--open-rate 1000]``
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import queue
 import re
@@ -53,7 +64,7 @@ import orjson
 import redis
 
 from cli.demo_app import SAMPLE_RUN, ensure_sample_run
-from cli.embedded_redis import EmbeddedRedis
+from cli.embedded_redis import EmbeddedRedis, connections_to
 from relay import events as ev
 from relay.event_log import EventLog
 from relay.keys import RelayKeys
@@ -63,14 +74,15 @@ from relay.tokens import generate_keypair
 from ._common import machine_line, percentile, print_table
 from ._stack import HttpUser, load_line, web_app
 
-USER = "loaduser"
 CONFIG = "default"
-WEB_THREADS = 600
-TARGET_STREAMS = 500
-TARGET_P99_MS = 50.0
-OPEN_TIMEOUT = 60.0
-DRAIN_SECONDS = 3.0
-
+STREAMS_PER_USER = 10
+TARGET_STREAMS = 10_000
+TARGET_FANOUT_P99_MS = 50.0
+TARGET_CHAT_P99_MS = 100.0
+OPEN_TIMEOUT = 180.0
+DRAIN_SECONDS = 5.0
+CHAT_PACE = 0.2  # seconds between two timed chat POSTs while streams are open
+SETTLED_CPU = 0.2  # the web process counts as settled below this share of a core
 
 # -- /proc ---------------------------------------------------------------------
 
@@ -129,9 +141,44 @@ def raise_open_files(wanted: int) -> int:
 # -- the web process ---------------------------------------------------------------
 
 
-APPS = {
-    "as shipped": "cli.demo_app:create_app()",
-}
+#: Variant name -> environment of its web process (the worker class and its capacity).
+def variant_env(variant: str, n: int) -> dict[str, str]:
+    if variant == "gevent":
+        return {"CODEX_RELAY_WEB_WORKER_CLASS": "gevent",
+                "CODEX_RELAY_WEB_CONNECTIONS": str(n + 500)}  # fmt: skip
+    return {"CODEX_RELAY_WEB_WORKER_CLASS": "gthread", "CODEX_RELAY_WEB_THREADS": str(n + 100)}
+
+
+def settle(pid: int, busy: float = SETTLED_CPU, longest: float = 60.0) -> float:
+    """Wait until the web process has finished opening streams (its CPU falls below ``busy``).
+
+    Streams that have their response headers may still be replaying and
+    subscribing; the event phase measures the steady state after that.
+    """
+    start = time.perf_counter()
+    while time.perf_counter() - start < longest:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if (cpu_seconds(pid) - before) / 0.5 < busy:
+            break
+    return time.perf_counter() - start
+
+
+def timed_chat(port: int, cookie: str) -> float:
+    """Seconds one ``POST .../agent/chat`` takes (a new session and a queued turn)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    body = json.dumps({"message": "hello"}).encode()
+    headers = {"Cookie": cookie, "Content-Type": "application/json"}
+    start = time.perf_counter()
+    try:
+        conn.request("POST", f"/runs/{SAMPLE_RUN}/{CONFIG}/agent/chat", body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 202:
+            raise RuntimeError(f"chat answered {response.status}")
+        return time.perf_counter() - start
+    finally:
+        conn.close()
 
 
 # -- the multiplexed SSE client -------------------------------------------------
@@ -278,7 +325,7 @@ def open_stream(port: int, cookie: str, session: str) -> Stream:
 
 @dataclass
 class Level:
-    """The figures of one N."""
+    """The figures of one variant and N."""
 
     variant: str
     streams: int
@@ -288,43 +335,70 @@ class Level:
     held: int = 0
     events: int = 0
     received: int = 0
+    open_seconds: float = 0.0
+    settle_seconds: float = 0.0
     rss_before_kb: int = 0
     rss_after_kb: int = 0
     threads: int = 0
-    redis_clients: int = 0
+    redis_before: int = 0
+    redis_after: int = 0
     web_cpu: float = 0.0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    chat_idle: list[float] = field(default_factory=list)
+    chat_busy: list[float] = field(default_factory=list)
+    chat_errors: int = 0
+
+
+def _chat_loop(port: int, cookie: str, stop: threading.Event, out: Level) -> None:
+    while not stop.is_set():
+        try:
+            out.chat_busy.append(timed_chat(port, cookie))
+        except (OSError, RuntimeError):
+            out.chat_errors += 1
+        stop.wait(CHAT_PACE)
 
 
 def run_level(
     variant: str, n: int, env: dict[str, str], tmp: Path, redis_url: str, rate: float,
-    seconds: float, readers: int,
+    min_seconds: float, readers: int, chats: int, open_rate: float,
 ) -> Level:  # fmt: skip
-    """Start a web process, open ``n`` streams, append events for ``seconds``, measure."""
+    """Start a web process, open ``n`` streams, append events, time chats, measure."""
     level = Level(variant, n)
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
+    redis_port = int(client.connection_pool.connection_kwargs["port"])
     keys = RelayKeys()
     store = SessionStore(client, keys)
     log = EventLog(client, keys)
     run_dir = str(Path(env["CODEX_RELAY_RUNS_ROOT"]) / SAMPLE_RUN)
-    sessions = [store.create(USER, SAMPLE_RUN, CONFIG, "edit", run_dir).id for _ in range(n)]
-    with web_app(env, tmp / f"web-{variant}-{n}.log", APPS[variant]) as port:
+    users = [f"user{i}" for i in range((n + STREAMS_PER_USER - 1) // STREAMS_PER_USER)]
+    owners = [users[i // STREAMS_PER_USER] for i in range(n)]
+    sessions = [store.create(owner, SAMPLE_RUN, CONFIG, "edit", run_dir).id for owner in owners]
+    web_env = {**env, **variant_env(variant, n)}
+    with web_app(web_env, tmp / f"web-{variant}-{n}.log") as port:
         pid = gunicorn_worker_pid(port)
-        user = HttpUser(port)
-        user.login(USER)
-        status, _ = user.request("GET", f"/runs/{SAMPLE_RUN}/{CONFIG}/agent/sessions")
-        if status != 200:
-            raise RuntimeError(f"listing sessions answered {status}")
+        cookies = {}
+        for user in users:
+            http_user = HttpUser(port)
+            http_user.login(user)
+            cookies[user] = http_user.cookie
+        chatter = HttpUser(port)
+        chatter.login("chatter")
+        level.chat_idle = [timed_chat(port, chatter.cookie) for _ in range(chats)]
         level.rss_before_kb = status_field(pid, "VmRSS")
+        level.redis_before = connections_to(pid, redis_port)
         pool = [Reader(f"sse-reader-{i}") for i in range(readers)]
         for reader in pool:
             reader.start()
         streams: list[Stream] = []
         try:
+            opening = time.perf_counter()
             for index, session in enumerate(sessions):
-                stream = open_stream(port, user.cookie, session)
+                pause = opening + index / open_rate - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                stream = open_stream(port, cookies[owners[index]], session)
                 streams.append(stream)
                 pool[index % readers].add(stream)
             deadline = time.monotonic() + OPEN_TIMEOUT
@@ -332,13 +406,19 @@ def run_level(
                 if all(s.headers_done or s.closed for s in streams):
                     break
                 time.sleep(0.05)
-            time.sleep(0.5)  # let the last streams reach their blocking XREAD
+            level.open_seconds = time.perf_counter() - opening
+            level.settle_seconds = settle(pid)
             level.opened = sum(1 for s in streams if s.status == 200 and not s.closed)
             expected = dict.fromkeys(sessions, 0)
+            stop_chats = threading.Event()
+            chat_thread = threading.Thread(
+                target=_chat_loop, args=(port, chatter.cookie, stop_chats, level), daemon=True
+            )
             cpu_before = cpu_seconds(pid)
+            chat_thread.start()
             start = time.perf_counter()
             interval = 1.0 / rate
-            total = int(rate * seconds)
+            total = max(int(rate * min_seconds), n)
             for i in range(total):
                 due = start + i * interval
                 pause = due - time.perf_counter()
@@ -350,6 +430,8 @@ def run_level(
                 if log.append(session, 1, [body]):
                     expected[session] += 1
             level.seconds = time.perf_counter() - start
+            stop_chats.set()
+            chat_thread.join(60)
             deadline = time.monotonic() + DRAIN_SECONDS
             while time.monotonic() < deadline:
                 if sum(len(s.ids) for s in streams) >= sum(expected.values()):
@@ -358,7 +440,7 @@ def run_level(
             level.web_cpu = cpu_seconds(pid) - cpu_before
             level.rss_after_kb = status_field(pid, "VmRSS")
             level.threads = status_field(pid, "Threads")
-            level.redis_clients = int(client.info("clients")["connected_clients"])
+            level.redis_after = connections_to(pid, redis_port)
             level.events = sum(expected.values())
             level.refused = sum(1 for s in streams if s.status not in (0, 200))
             level.unavailable = sum(1 for s in streams if s.unavailable)
@@ -382,53 +464,76 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
-def report(levels: list[Level], rate: float, seconds: float) -> None:
+def _p(values: list[float], p: float) -> float:
+    return percentile(values, p) if values else float("nan")
+
+
+def report(levels: list[Level], rate: float) -> None:
     rows = []
     for level in levels:
         base = next(b for b in levels if b.variant == level.variant and b.streams == 1)
-        base_p99 = percentile(base.latencies, 99) if base.latencies else float("nan")
-        lat = level.latencies or [float("nan")]
-        p99 = percentile(lat, 99)
+        p99 = _p(level.latencies, 99)
+        base_p99 = _p(base.latencies, 99)
+        chat_p99, idle_p99 = _p(level.chat_busy, 99), _p(level.chat_idle, 99)
         per_stream = (level.rss_after_kb - level.rss_before_kb) / level.streams
         rows.append([
             f"{level.variant}, N={level.streams}", f"{level.opened}",
             f"{level.refused}/{level.unavailable}", f"{level.held}",
             f"{level.received}/{level.events}",
+            f"{level.open_seconds:.1f}+{level.settle_seconds:.1f}",
             f"{level.rss_before_kb / 1024:.0f} -> {level.rss_after_kb / 1024:.0f}",
-            f"{per_stream:.0f}", f"{level.threads}", f"{level.redis_clients}",
-            _ms(percentile(lat, 50)), _ms(p99), _ms(max(lat)),
-            "baseline" if level is base else _ms(p99 - base_p99),
+            f"{per_stream:.0f}", f"{level.threads}",
+            f"{level.redis_before} -> {level.redis_after}",
+            _ms(_p(level.latencies, 50)), _ms(p99),
+            "baseline" if level is base else f"{p99 / base_p99:.1f}x",
+            f"{_ms(_p(level.chat_busy, 50))}/{_ms(chat_p99)}",
+            f"{_ms(idle_p99)} ({chat_p99 / idle_p99:.1f}x)",
+            f"{level.chat_errors}",
             f"{level.web_cpu / level.seconds * 100:.0f}%",
-            "-" if level is base else f"{TARGET_STREAMS} held, p99 < {TARGET_P99_MS:g} ms",
         ])  # fmt: skip
-    header = ("web app, streams", "open", "refused/unavail", "held", "events rcvd/sent",
-              "RSS MiB", "KiB/stream", "threads", "redis conns", "p50 ms", "p99 ms",
-              "max ms", "added p99 ms", "web CPU", "issue target")  # fmt: skip
-    title = (f"one gunicorn gthread worker ({WEB_THREADS} threads); events at {rate:g}/s in "
-             f"total round-robin over the N sessions for {seconds:g} s")  # fmt: skip
+    header = ("web worker, streams", "open", "refused/unavail", "held", "events rcvd/sent",
+              "open+settle s", "RSS MiB", "KiB/stream", "threads", "redis conns", "fan-out p50",
+              "p99 ms", "p99 vs N=1", "chat p50/p99 ms", "chat p99 idle (ratio)",
+              "chat errors", "web CPU")  # fmt: skip
+    title = (f"one gunicorn worker process; events at {rate:g}/s in total round-robin over "
+             "the N sessions (every session gets at least one)")  # fmt: skip
     print_table(title, header, rows)
     print(
-        "\nopen = 200 and open after the open phase; refused = non-200 answer; unavail = got"
-        " 'event: unavailable' (Redis error in the stream); held = open at the end and got"
-        " every event of its session, in order, once; latency = SSE frame at the client -"
-        " time.time() before EventLog.append; added p99 = p99 - the same variant's 1-stream"
-        " p99 (same total rate); web CPU = gunicorn worker CPU / wall in the event phase;"
-        " RSS = VmRSS before any stream -> after the event phase."
+        "\nopen = 200 and still open after the open phase; refused = non-200 answer;"
+        " unavail = got 'event: unavailable'; held = open at the end and got every event of"
+        " its session, in order, once; fan-out latency = SSE frame at the client -"
+        " time.time() before EventLog.append; p99 vs N=1 = the same variant's 1-stream p99 at"
+        " the same total rate; chat = POST .../agent/chat while the streams are open, idle ="
+        " the same request on the same process before any stream; redis conns = the worker"
+        " process's connections to Redis before any stream -> after the event phase; web CPU"
+        " = worker CPU / wall in the event phase; RSS = VmRSS before any stream -> after."
+    )
+    print(
+        f"issue target: {TARGET_STREAMS:,} held, fan-out p99 < {TARGET_FANOUT_P99_MS:g} ms, "
+        f"Redis connections independent of N, chat POST p99 < {TARGET_CHAT_P99_MS:g} ms"
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--streams", default="100,250,500", help="comma-separated N values")
+    parser.add_argument("--streams", default="1000,5000,10000", help="comma-separated N values")
+    parser.add_argument("--gthread", default="500", help="N values for the gthread comparison")
     parser.add_argument("--rate", type=float, default=500.0, help="events per second in total")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--min-seconds", type=float, default=10.0)
     parser.add_argument("--readers", type=int, default=4, help="client reader threads")
+    parser.add_argument("--chats", type=int, default=100, help="timed chats before streams")
+    parser.add_argument(
+        "--open-rate", type=float, default=1000.0, help="new streams per second while opening"
+    )
     args = parser.parse_args(argv)
-    counts = [1] + [int(x) for x in args.streams.split(",") if x.strip()]
-    print("== concurrent SSE streams on one web process while events flow ==")
+    plan = [("gevent", 1)] + [("gevent", int(x)) for x in args.streams.split(",") if x.strip()]
+    extra = [int(x) for x in args.gthread.split(",") if x.strip()]
+    if extra:
+        plan += [("gthread", 1)] + [("gthread", n) for n in extra]
+    print("== open event streams on one web process while events flow ==")
     print(machine_line())
     print(load_line())
-    print(f"RLIMIT_NOFILE raised to {raise_open_files(4 * max(counts) + 1024)}")
+    print(f"RLIMIT_NOFILE raised to {raise_open_files(max(n for _, n in plan) + 2048)}")
     levels: list[Level] = []
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="load-sse-")))
@@ -442,17 +547,19 @@ def main(argv: list[str] | None = None) -> None:
             "CODEX_RELAY_JWT_PUBLIC_KEY": public_key,
             "CODEX_RELAY_RUNS_ROOT": str(runs_root),
             "CODEX_RELAY_DEMO_SECRET_KEY": secrets.token_hex(32),
-            "CODEX_RELAY_WEB_THREADS": str(WEB_THREADS),
             "CODEX_RELAY_MCP_TRANSPORT": "off",
+            # The timed chats queue real turns (no worker runs): lift the per-user limits.
+            "CODEX_RELAY_RATE_LIMIT_PER_MINUTE": "1000000",
+            "CODEX_RELAY_MAX_RUNNING_TURNS": "1000000",
         }
-        for variant in APPS:
-            for n in counts:
-                level = run_level(
-                    variant, n, env, tmp, server.url, args.rate, args.seconds, args.readers
-                )
-                levels.append(level)
-                print(f"  {variant}, N={n}: {level.held}/{n} held, {load_line()}")
-    report(levels, args.rate, args.seconds)
+        for variant, n in plan:
+            level = run_level(
+                variant, n, env, tmp, server.url, args.rate, args.min_seconds, args.readers,
+                args.chats, args.open_rate,
+            )  # fmt: skip
+            levels.append(level)
+            print(f"  {variant}, N={n}: {level.held}/{n} held, {load_line()}", flush=True)
+    report(levels, args.rate)
     print(load_line())
 
 

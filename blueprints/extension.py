@@ -33,11 +33,15 @@ from typing import Any, TypeVar
 from flask import Flask
 
 from relay.errors import ConfigError
+from relay.event_fanout import EventFanout
 from relay.runtime import RelayRuntime
 from relay.settings import load_settings
+from relay.stream_slots import StreamSlots
 
 from .admin import register_admin
 from .host_policy import HostPolicy
+from .openai_api import make_openai_blueprint
+from .report_routes import add_report_routes
 from .routes import make_blueprint
 from .state import EXTENSION_KEY, RelayState
 
@@ -87,10 +91,28 @@ class CodexRelay:
         self.policy.admin_authorizer = func
         return func
 
+    def api_key_loader(self, func: F) -> F:
+        """Register ``func(key) -> user id | None``: who an OpenAI-facade API key stands for.
+
+        ``blueprints.openai_api.redis_api_key_loader`` is a ready-made one: the keys
+        made by ``codex-relay api-keys create``.
+        """
+        self.policy.api_key_loader = func
+        return func
+
+    def runs_lister(self, func: F) -> F:
+        """Register ``func(user) -> iterable of (runid, config)``: the OpenAI facade's models.
+
+        Each listed run is still checked with the run authorizer before it is shown.
+        """
+        self.policy.runs_lister = func
+        return func
+
     # -- wiring -----------------------------------------------------------
 
     def init_app(self, app: Flask) -> None:
-        """Configure ``app``: settings, Redis, routes, admin views and static files.
+        """Configure ``app``: settings, Redis, routes (the panel's and the OpenAI-compatible
+        API's), admin views and static files.
 
         Nothing app-wide is set for JWTs: run tokens are signed with the
         relay's own key (:meth:`RelayState.mint_token`), and a host's
@@ -105,10 +127,17 @@ class CodexRelay:
         prefix = self._url_prefix
         if prefix is None:
             prefix = settings.url_prefix
+        runtime = RelayRuntime.from_settings(settings)
+        slots = StreamSlots(runtime.redis, runtime.keys, settings.max_streams_per_user)
         state = RelayState(
-            self.policy, settings, RelayRuntime.from_settings(settings), prefix.rstrip("/")
+            self.policy, settings, runtime, prefix.rstrip("/"), EventFanout(runtime, slots)
         )
         app.extensions[EXTENSION_KEY] = state
-        app.register_blueprint(make_blueprint(), url_prefix=state.url_prefix or None)
+        blueprint = make_blueprint()
+        add_report_routes(blueprint)
+        app.register_blueprint(blueprint, url_prefix=state.url_prefix or None)
+        app.register_blueprint(
+            make_openai_blueprint(), url_prefix=state.url_prefix + settings.openai_prefix
+        )
         if settings.admin_enabled:
             register_admin(app, state)

@@ -3,20 +3,22 @@
 The host registers callbacks through :class:`~blueprints.extension.CodexRelay`'s
 decorators; :class:`HostPolicy` keeps them and calls them. Every callback has
 a safe default: no user, no access, no run directory, tier ``read``, no
-admin role.
+admin role, no API key accepted, no runs listed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 __all__ = [
     "ADMIN_ROLES",
     "AdminAuthorizer",
+    "ApiKeyLoader",
     "HostPolicy",
     "RunAuthorizer",
     "RunDirResolver",
+    "RunsLister",
     "TierLoader",
     "UserLoader",
 ]
@@ -26,6 +28,8 @@ RunAuthorizer = Callable[[str, str, str], bool]
 RunDirResolver = Callable[[str], "str | Path | None"]
 TierLoader = Callable[[str, str, str], str]
 AdminAuthorizer = Callable[[str], "bool | str | None"]
+ApiKeyLoader = Callable[[str], "str | None"]
+RunsLister = Callable[[str], Iterable[tuple[str, str]]]
 
 #: Roles an admin authorizer may grant: ``admin`` may act, ``viewer`` may only look.
 ADMIN_ROLES = ("admin", "viewer")
@@ -51,6 +55,14 @@ def _deny_admin(user: str) -> bool | str | None:
     return None
 
 
+def _deny_key(key: str) -> str | None:
+    return None
+
+
+def _no_runs(user: str) -> Iterable[tuple[str, str]]:
+    return ()
+
+
 class HostPolicy:
     """The host's callbacks, with safe defaults, and the one place that calls them."""
 
@@ -60,6 +72,8 @@ class HostPolicy:
         self.run_dir_resolver: RunDirResolver = _no_run_dir
         self.tier_loader: TierLoader = _read_tier
         self.admin_authorizer: AdminAuthorizer = _deny_admin
+        self.api_key_loader: ApiKeyLoader = _deny_key
+        self.runs_lister: RunsLister = _no_runs
 
     def current_user(self) -> str | None:
         """The current user's id per the host, or ``None``."""
@@ -93,3 +107,12 @@ class HostPolicy:
     def is_admin(self, user: str) -> bool:
         """Whether the host lets ``user`` act in the admin views (role ``admin``)."""
         return self.admin_role(user) == "admin"
+
+    def user_for_key(self, key: str) -> str | None:
+        """The user an API key stands for per the host, or ``None``."""
+        user = self.api_key_loader(key)
+        return str(user) if user not in (None, "") else None
+
+    def runs_for(self, user: str) -> list[tuple[str, str]]:
+        """The ``(runid, config)`` pairs the host lists for ``user``, each once, in order."""
+        return list(dict.fromkeys((str(r), str(c)) for r, c in self.runs_lister(user)))

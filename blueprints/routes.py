@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from rq import Worker
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from relay.errors import (
-    BadRequest,
-    BodyTooLarge,
-    CodexBinaryError,
-    MessageTooLong,
-)
-from relay.logs import log_context
+from relay.errors import BadRequest, CodexBinaryError, MessageTooLong
 from relay.turns import cancel_turn, delete_session
 
 from .errors import register_app_error_handlers, register_error_handlers
+from .request_context import bind_request_id, read_json_object, unbind_request_id
 from .sse import event_stream
 from .state import RelayState, relay_state
 from .turn_access import RunContext, owned_session, run_context, start_chat_turn
@@ -31,7 +23,6 @@ from .turn_access import RunContext, owned_session, run_context, start_chat_turn
 __all__ = ["REQUEST_HEADER", "make_blueprint"]
 
 log = logging.getLogger("codex_relay.http")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 _CHAT_FIELDS = frozenset({"message", "session_id"})
 #: Header that marks a POST without a JSON body as the panel's or an API client's own.
@@ -46,22 +37,7 @@ def _run_context(state: RelayState, runid: str, config: str) -> RunContext:
 
 
 def _read_chat_body(max_bytes: int, max_chars: int) -> tuple[str, str | None]:
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise BodyTooLarge(f"The request body is larger than {max_bytes} bytes.")
-    if request.mimetype != "application/json":
-        raise BadRequest("Send the message as JSON (Content-Type: application/json).")
-    raw = request.stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise BodyTooLarge(f"The request body is larger than {max_bytes} bytes.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    unknown = sorted(set(body) - _CHAT_FIELDS)
-    if unknown:
-        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.")
+    body = read_json_object(max_bytes, _CHAT_FIELDS)
     message = body.get("message")
     if not isinstance(message, str):
         raise BadRequest("'message' is required and must be a string.")
@@ -104,7 +80,7 @@ def events(runid: str, config: str, session_id: str) -> Response:
     ctx = _run_context(state, runid, config)
     record = owned_session(state, ctx, session_id)
     after = request.headers.get("Last-Event-ID") or request.args.get("after") or None
-    return event_stream(state.runtime, record.id, after)
+    return event_stream(state.fanout, record.id, after, ctx.user, request.environ)
 
 
 def cancel(runid: str, config: str, session_id: str) -> tuple[Response, int]:
@@ -188,8 +164,8 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule(f"{sid}/cancel", "cancel", cancel, methods=["POST"])
     bp.add_url_rule("/agent/health", "health", health, methods=["GET"])
     bp.before_request(_refuse_cross_site_posts)
-    bp.before_request(_bind_request_id)
-    bp.teardown_request(_unbind_request_id)
+    bp.before_request(bind_request_id)
+    bp.teardown_request(unbind_request_id)
     register_error_handlers(bp)
     register_app_error_handlers(bp)
     return bp
@@ -211,17 +187,3 @@ def _refuse_cross_site_posts() -> None:
         f"Send a JSON body (Content-Type: application/json) or the {REQUEST_HEADER} header "
         "with this request (protection against cross-site requests)."
     )
-
-
-def _bind_request_id() -> None:
-    """Tag every log line of this request with its id (the client's X-Request-ID if sane)."""
-    given = request.headers.get("X-Request-ID", "")
-    context = log_context(request_id=given if _REQUEST_ID.match(given) else secrets.token_hex(8))
-    context.__enter__()
-    g.codex_relay_log_context = context
-
-
-def _unbind_request_id(exc: BaseException | None) -> None:
-    context = g.pop("codex_relay_log_context", None)
-    if context is not None:
-        context.__exit__(None, None, None)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from relay.event_fanout import EventFanout
 from relay.runtime import RelayRuntime
 from relay.settings import Settings
 from relay.tokens import sign_run_token, token_lifetime
@@ -32,6 +33,8 @@ class RelayState:
     settings: Settings
     runtime: RelayRuntime
     url_prefix: str
+    #: Live events for every stream of this app in this process.
+    fanout: EventFanout
 
     def mint_token(
         self, user: str, runid: str, config: str, session: str, tier: str, run_dir: str

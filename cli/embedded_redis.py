@@ -21,7 +21,7 @@ import redis
 from relay.errors import RelayUnavailable
 from relay.settings import load_settings
 
-__all__ = ["EmbeddedRedis", "find_redis_server", "free_port"]
+__all__ = ["EmbeddedRedis", "connections_to", "find_redis_server", "free_port"]
 
 
 def find_redis_server(chosen: str | None = None) -> str:
@@ -45,6 +45,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def connections_to(pid: int, port: int) -> int:
+    """Established TCP connections of process ``pid`` to loopback ``port`` (from ``/proc``).
+
+    How the tests and benchmarks count a web process's Redis connections.
+    """
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    with open(f"/proc/{pid}/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].split(":")[1], 16)
+            if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
 
 
 class EmbeddedRedis:

@@ -3,8 +3,9 @@
 Subcommands: ``demo`` (the whole stack on embedded defaults), ``worker``,
 ``web`` (a host app under gunicorn), ``install-codex``, ``devmodel`` (the
 scripted model server), ``settings`` (the configuration reference),
-``status``, ``sessions``, ``usage``, ``cleanup`` and ``check``. Settings come
-from the environment (see :mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
+``status``, ``sessions``, ``usage``, ``reports``, ``cleanup``, ``check`` and
+``api-keys`` (keys for the OpenAI-compatible API). Settings come from the
+environment (see :mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from relay.logs import configure_logging, redact
 from relay.settings import Settings, load_settings, settings_table
 
 from . import operations as cli_ops
+from . import report_commands
+from .api_key_commands import add_api_key_commands
 
 __all__ = ["main"]
 
@@ -54,8 +57,17 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _cmd_web(args: argparse.Namespace) -> int:
     from blueprints.web_server import web_server_argv
 
-    load_settings()  # a bad setting stops here, with its name, not inside gunicorn
-    argv = web_server_argv(args.app, args.bind, log_level=args.log_level)
+    settings = load_settings()  # a bad setting stops here, with its name, not inside gunicorn
+    app = args.app or settings.web_app
+    if not app:
+        print(
+            "codex-relay web: name the host app to serve, e.g. "
+            "codex-relay web 'yourapp:create_app()', or set CODEX_RELAY_WEB_APP "
+            "(the demo app is cli.demo_app:create_app(), for trying codex-relay out only).",
+            file=sys.stderr,
+        )
+        return 2
+    argv = web_server_argv(app, args.bind, log_level=args.log_level)
     os.execv(argv[0], argv)
     return 1  # pragma: no cover - execv does not return
 
@@ -104,7 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=_cmd_worker)
 
     web = sub.add_parser("web", help="serve a host app with the relay under gunicorn")
-    web.add_argument("app", help="the host app, e.g. 'yourapp:create_app()'")
+    web.add_argument(
+        "app",
+        nargs="?",
+        default=None,
+        help="the host app, e.g. 'yourapp:create_app()' (default: CODEX_RELAY_WEB_APP)",
+    )
     web.add_argument("--bind", default="127.0.0.1:8000", help="host:port (default 127.0.0.1:8000)")
     web.add_argument("--log-level", default="info", help="gunicorn's log level (default info)")
     web.set_defaults(func=_cmd_web)
@@ -124,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--scenarios", default=None, help="JSON file of extra scenarios")
     dev.set_defaults(func=_cmd_devmodel)
     _add_operator_commands(sub)
+    add_api_key_commands(sub)
     return parser
 
 
@@ -153,6 +171,17 @@ def _add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     usage.add_argument("--user", default=None, help="only this user")
     usage.add_argument("--json", action="store_true", help="print JSON instead of a table")
     usage.set_defaults(func=cli_ops.cmd_usage)
+
+    reports = sub.add_parser("reports", help="what the agent changed in a run's reports")
+    report_actions = reports.add_subparsers(dest="action", required=True)
+    history = report_actions.add_parser(
+        "history", help="a report's edits and undos, newest first (who, when, what, state)"
+    )
+    history.add_argument("run", help="the run id (a directory under the runs root)")
+    history.add_argument("report", help="the report id: 'summary' for reports/summary.md")
+    history.add_argument("--runs-root", default=None, help="default: CODEX_RELAY_RUNS_ROOT")
+    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    reports.set_defaults(func=report_commands.cmd_reports)
 
     cleanup = sub.add_parser(
         "cleanup", help="reap stale turns, drop expired sessions, old backups and Codex homes"

@@ -9,6 +9,8 @@ Modules:
 * :mod:`relay.jsonl` – incremental JSON Lines decoding of Codex's stdout;
 * :mod:`relay.normalise` – Codex ``exec --json`` events to relay events;
 * :mod:`relay.event_log` – the durable event log and live channel (one Lua call per batch);
+* :mod:`relay.event_fanout` – live events for every stream of a process, one pub/sub connection;
+* :mod:`relay.stream_slots` – the per-user cap on open event streams, across processes;
 * :mod:`relay.session_store` – sessions and the one-running-turn lock;
 * :mod:`relay.turns` – start, cancel and end turns; :mod:`relay.reaper` – the watchdog sweep;
 * :mod:`relay.tokens` – run tokens (EdDSA JWT) and their verification;

@@ -71,6 +71,10 @@ class RelayKeys:
         """Set of a user's sessions with a running turn."""
         return f"{self.prefix}user-running:{user}"
 
+    def user_streams(self, user: str) -> str:
+        """Sorted set of a user's open event streams, scored by lease expiry (ms)."""
+        return f"{self.prefix}streams:{user}"
+
     def rate(self, user: str, window: int) -> str:
         """Counter of a user's chat requests in one rate-limit window."""
         return f"{self.prefix}rate:{user}:{window}"
@@ -82,6 +86,18 @@ class RelayKeys:
     def metrics(self) -> str:
         """Hash of the relay's counters and histogram buckets."""
         return f"{self.prefix}metrics"
+
+    def api_key(self, digest: str) -> str:
+        """An API key's record (a hash), named by the SHA-256 of the key."""
+        return f"{self.prefix}api-key:{digest}"
+
+    def api_key_ids(self) -> str:
+        """Hash of every API key: ``<key id>`` -> the key's SHA-256 (for list and revoke)."""
+        return f"{self.prefix}api-keys"
+
+    def chat_link(self, digest: str) -> str:
+        """The relay session a chat client's conversation continues (OpenAI facade)."""
+        return f"{self.prefix}chat-link:{digest}"
 
     def sessions_index(self) -> str:
         """Sorted set of every session id, scored by last activity."""

@@ -1,4 +1,4 @@
-"""The relay's runtime handles: settings, Redis client, event log, sessions, queue."""
+"""The relay's runtime handles: settings, Redis client, event log, sessions, keys, queue."""
 
 from __future__ import annotations
 
@@ -7,29 +7,42 @@ from dataclasses import dataclass
 import redis
 from rq import Queue
 
+from .api_keys import ApiKeyStore
+from .chat_links import ChatLinks
 from .errors import ConfigError
 from .event_log import EventLog
 from .keys import QUEUE_NAME, RelayKeys
 from .session_store import SessionStore
 from .settings import Settings
 
-__all__ = ["RelayRuntime", "redis_client"]
+__all__ = ["POOL_SIZE", "POOL_WAIT", "RelayRuntime", "redis_client"]
 
 
-def redis_client(url: str, max_connections: int = 10_000) -> redis.Redis:
+#: Connections one process's client may open to Redis (threads or greenlets wait beyond it).
+POOL_SIZE = 64
+#: Seconds a caller waits for a free pooled connection before a ``ConnectionError``
+#: (long enough that a burst of thousands of streams opening at once queues, not fails).
+POOL_WAIT = 30.0
+
+
+def redis_client(url: str, max_connections: int = POOL_SIZE) -> redis.Redis:
     """A Redis client with timeouts suited to the relay (never hang forever).
 
-    Every open SSE stream holds one connection in a blocking ``XREAD``, so
-    the pool must be larger than redis-py 8's default of 100 connections.
+    Its pool is bounded and blocking: however many requests and event
+    streams a web process serves, it opens at most ``max_connections``
+    connections (plus the event fan-out's one pub/sub connection); a caller
+    past the bound waits for a free one (up to :data:`POOL_WAIT` seconds).
     """
-    return redis.Redis.from_url(
+    pool = redis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
+        timeout=POOL_WAIT,
         socket_connect_timeout=2.0,
         socket_timeout=30.0,
         health_check_interval=15,
         retry_on_timeout=False,
     )
+    return redis.Redis(connection_pool=pool)
 
 
 @dataclass
@@ -41,6 +54,8 @@ class RelayRuntime:
     keys: RelayKeys
     events: EventLog
     sessions: SessionStore
+    api_keys: ApiKeyStore
+    chat_links: ChatLinks
 
     @classmethod
     def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> RelayRuntime:
@@ -56,6 +71,8 @@ class RelayRuntime:
             keys=keys,
             events=EventLog(client, keys, settings.event_log_maxlen, settings.session_ttl),
             sessions=SessionStore(client, keys, settings.session_ttl),
+            api_keys=ApiKeyStore(client, keys),
+            chat_links=ChatLinks(client, keys, settings.session_ttl),
         )
 
     def queue(self, name: str = QUEUE_NAME) -> Queue:

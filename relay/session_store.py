@@ -6,6 +6,12 @@ is *begun* atomically (a Lua script checks that no turn is running and that
 the user is under the limit of running turns), and *ended* exactly once by
 whoever writes its ``turn.completed`` (the job, the canceller, or the
 watchdog). Every write refreshes the session's idle TTL.
+
+Every write after :meth:`SessionStore.create` is conditional on the record
+existing (each is one Lua script), so a deleted session stays deleted: an
+update, cancel or heartbeat that races a delete writes nothing, instead of
+recreating a partial record. A record missing its owner fields is treated
+as absent.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from .keys import RelayKeys
 
 __all__ = ["SessionRecord", "SessionStore", "new_session_id"]
 
-# KEYS: session hash, user-running set, running hash
+# KEYS: session hash, user-running set, running hash, user-sessions zset, sessions zset
 # ARGV: session id, max running, now, ttl seconds
 _BEGIN = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
@@ -39,8 +45,21 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[1], turn)
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
 return {turn}
 """
+
+# KEYS: session hash. ARGV: ttl seconds, then field, value, field, value...
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+#: Fields without which a stored hash is not a session (a write raced a delete).
+_REQUIRED = (b"user", b"runid", b"config")
 
 # KEYS: session hash, user-running set, running hash
 # ARGV: session id, turn, status, now, ttl seconds
@@ -138,6 +157,7 @@ class SessionStore:
         self.ttl = ttl
         self._begin = client.register_script(_BEGIN)
         self._end = client.register_script(_END)
+        self._update = client.register_script(_UPDATE)
 
     def create(self, user: str, runid: str, config: str, tier: str, run_dir: str) -> SessionRecord:
         """Create a new idle session owned by ``user`` for ``runid``."""
@@ -166,7 +186,9 @@ class SessionStore:
     def get(self, session: str) -> SessionRecord | None:
         """The session's record, or ``None`` if it does not exist."""
         raw = self.redis.hgetall(self.keys.session(session))
-        return SessionRecord.from_hash(session, raw) if raw else None
+        if not raw or any(name not in raw for name in _REQUIRED):
+            return None
+        return SessionRecord.from_hash(session, raw)
 
     def get_owned(self, session: str, user: str, runid: str) -> SessionRecord:
         """The session if it belongs to ``user`` and ``runid``; else :class:`NotFound`."""
@@ -194,6 +216,8 @@ class SessionStore:
             self.keys.session(record.id),
             self.keys.user_running(record.user),
             self.keys.running(),
+            self.keys.user_sessions(record.user),
+            self.keys.sessions_index(),
         ]
         result = self._begin(keys=keys, args=[record.id, max_running, now, self.ttl])
         code = int(result[0])
@@ -205,17 +229,22 @@ class SessionStore:
             raise RateLimited(
                 f"You already have {max_running} turns running; wait for one to finish.", 5
             )
-        self.redis.zadd(self.keys.user_sessions(record.user), {record.id: now})
-        self.redis.zadd(self.keys.sessions_index(), {record.id: now})
         return code
 
-    def update(self, session: str, **fields: Any) -> None:
-        """Set some fields of the record (and refresh its TTL)."""
-        key = self.keys.session(session)
-        with self.redis.pipeline() as pipe:
-            pipe.hset(key, mapping={k: _encode(v) for k, v in fields.items()})
-            pipe.expire(key, self.ttl)
-            pipe.execute()
+    def update(
+        self, session: str, pipe: redis.client.Pipeline | None = None, **fields: Any
+    ) -> bool:
+        """Set some fields of the record (and refresh its TTL) if the session still exists.
+
+        Returns whether it did; with ``pipe`` the write is only queued (``False``).
+        """
+        args: list[Any] = [self.ttl]
+        for name, value in fields.items():
+            args += [name, _encode(value)]
+        if pipe is not None:
+            self._update(keys=[self.keys.session(session)], args=args, client=pipe)
+            return False
+        return bool(self._update(keys=[self.keys.session(session)], args=args))
 
     def end_turn(
         self,

@@ -249,12 +249,34 @@ class Settings:
     url_prefix: str = setting(
         "", "URL prefix the relay's routes are mounted under (usually set in `app.config`)."
     )
+    web_app: str | None = setting(
+        None,
+        "The host app `codex-relay web` serves (`module:create_app()`) when none is given on "
+        "its command line; the compose file requires it.",
+    )
     web_workers: int = setting(
         1, "Gunicorn worker processes of `codex-relay web` (and the demo).", positive=True
     )
+    web_worker_class: str = setting(
+        "gevent",
+        "Gunicorn worker class of `codex-relay web`: `gevent` (an open event stream costs a "
+        "greenlet) or `gthread` (it holds a thread; for host apps that cannot run under gevent).",
+        choices=("gevent", "gthread"),
+    )
+    web_connections: int = setting(
+        10_000,
+        "Open connections (event streams included) one gevent web worker process accepts.",
+        positive=True,
+    )
     web_threads: int = setting(
         64,
-        "Threads per gunicorn worker of `codex-relay web`: each open event stream holds one.",
+        "Threads per `gthread` web worker process: each open event stream holds one.",
+        positive=True,
+    )
+    max_streams_per_user: int = setting(
+        16,
+        "Open event streams one user may hold at once, across web processes; one more gets "
+        "429 `too_many_streams`.",
         positive=True,
     )
     admin_enabled: bool = setting(
@@ -263,6 +285,24 @@ class Settings:
     metrics_route: str = setting(
         "/agent/admin/metrics",
         "Path (under the URL prefix) of the Prometheus metrics, behind the admin check.",
+    )
+
+    # -- OpenAI-compatible API --------------------------------------------
+    openai_prefix: str = setting(
+        "/openai/v1",
+        "Path (under the URL prefix) of the OpenAI-compatible API "
+        "(`/models`, `/chat/completions`).",
+    )
+    openai_show_activity: bool = setting(
+        True,
+        "Show the agent's tool activity (short markdown lines) and reasoning (a `<think>` block) "
+        "in the OpenAI-compatible API's answers; `0`: the agent's text only.",
+    )
+    openai_max_body_bytes: int = setting(
+        1024 * 1024,
+        "Largest chat-completions request body accepted, in bytes (chat clients resend the "
+        "whole conversation every time).",
+        positive=True,
     )
 
     # -- Logs --------------------------------------------------------------
@@ -339,6 +379,9 @@ def _validated(settings: Settings) -> Settings:
             raise ConfigError(name, "must not be negative")
         if meta["choices"] and value not in meta["choices"]:
             raise ConfigError(name, f"must be one of {', '.join(meta['choices'])}")
+    prefix = settings.openai_prefix
+    if not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
+        raise ConfigError(setting_name("openai_prefix"), "must be a path like '/openai/v1'")
     if not settings.metrics_route.startswith("/"):
         raise ConfigError(setting_name("metrics_route"), "must start with '/'")
     if settings.stale_after <= settings.heartbeat_interval:

@@ -182,7 +182,7 @@ def cancel_turn(rt: RelayRuntime, record: SessionRecord) -> bool:
     control = orjson.dumps({"type": "cancel", "session": record.id, "turn": turn})
     with rt.redis.pipeline() as pipe:
         pipe.set(rt.keys.cancel(record.id, turn), 1, ex=_CANCEL_TTL)
-        pipe.hset(rt.keys.session(record.id), "cancel_requested", time.time())
+        rt.sessions.update(record.id, pipe=pipe, cancel_requested=time.time())
         pipe.publish(chat_channel(record.id), control)
         pipe.execute()
     return True

@@ -95,12 +95,48 @@ def test_redis_persists_with_append_only_file(compose):
 
 def test_web_runs_the_relay_web_server_with_a_health_check(compose):
     web = compose["services"]["web"]
-    command = web["command"]
-    assert command[:2] == ["codex-relay", "web"]
-    assert command[-1] == "cli.demo_app:create_app()"
+    assert web["command"] == ["codex-relay", "web", "--bind", "0.0.0.0:8000"]
+    assert web["environment"]["CODEX_RELAY_WEB_WORKER_CLASS"] == "gevent"
+    assert int(web["environment"]["CODEX_RELAY_WEB_CONNECTIONS"]) >= 10_000
     assert "/agent/health" in " ".join(web["healthcheck"]["test"])
     assert web["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "runs:/runs" in web["volumes"]
+
+
+def test_the_web_service_serves_the_host_app_named_by_a_setting_with_no_default(compose):
+    web = compose["services"]["web"]
+    assert web["environment"]["CODEX_RELAY_WEB_APP"].startswith("${CODEX_RELAY_WEB_APP:?")
+    with pytest.raises(AssertionError, match="compose needs CODEX_RELAY_WEB_APP"):
+        _service_env(web, {}, {})
+    assert not any("demo" in str(v).lower() for v in web["environment"].values())
+
+
+def test_the_demo_app_runs_only_when_asked_for_and_only_on_localhost(compose):
+    demo_services = {
+        name: service
+        for name, service in compose["services"].items()
+        if "cli.demo_app" in " ".join(service.get("command", []))
+    }
+    assert set(demo_services) == {"demo"}
+    demo = demo_services["demo"]
+    assert demo["profiles"] == ["demo"]  # `docker compose up` alone does not start it
+    assert demo["ports"] and all(str(port).startswith("127.0.0.1:") for port in demo["ports"])
+
+
+def test_the_dockerfile_serves_no_default_app():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    assert json.loads(cmd[4:]) == ["codex-relay", "web", "--bind", "0.0.0.0:8000"]
+    assert "CODEX_RELAY_WEB_WORKER_CLASS=gevent" in dockerfile
+
+
+def test_the_web_command_refuses_to_start_without_a_host_app():
+    env = {k: v for k, v in os.environ.items() if k != "CODEX_RELAY_WEB_APP"}
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "web"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "CODEX_RELAY_WEB_APP" in result.stderr and "yourapp:create_app()" in result.stderr
 
 
 def test_worker_runs_codex_relay_worker_and_scales(compose):
@@ -178,6 +214,8 @@ def stack(compose, relay_env, keypair, run_dir) -> Iterator[int]:
         CODEX_RELAY_JWT_PRIVATE_KEY=keypair[0],
         CODEX_RELAY_JWT_PUBLIC_KEY=keypair[1],
         CODEX_RELAY_DEMO_SECRET_KEY="s" * 32,
+        # The deployment names its host app; here the demo app stands in for it.
+        CODEX_RELAY_WEB_APP="cli.demo_app:create_app()",
     )
     port = free_port()
     overrides = {"REDIS_URL": relay_env["REDIS_URL"], "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent)}

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,8 +86,7 @@ def _until_final(messages: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
     raise AssertionError(f"stream ended before turn.completed: {seen}")
 
 
-@pytest.fixture
-def demo(relay_env: dict[str, str], tmp_path: Any) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def _start_demo(tmp_path: Any, **extra_env: str) -> tuple[subprocess.Popen[str], int]:
     """`codex-relay demo` on a free port (test Redis and scripted model from relay_env)."""
     port = free_port()
     proc = subprocess.Popen(
@@ -104,7 +104,8 @@ def demo(relay_env: dict[str, str], tmp_path: Any) -> Iterator[tuple[subprocess.
         stderr=subprocess.STDOUT,
         text=True,
         env={k: v for k, v in os.environ.items() if k != "CODEX_RELAY_MCP_TRANSPORT"}
-        | {"CODEX_RELAY_MCP_TRANSPORT": "off"},
+        | {"CODEX_RELAY_MCP_TRANSPORT": "off"}
+        | extra_env,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -112,11 +113,23 @@ def demo(relay_env: dict[str, str], tmp_path: Any) -> Iterator[tuple[subprocess.
             break
     else:
         raise AssertionError("the demo did not print its URL")
-    yield proc, port
+    return proc, port
+
+
+def _stop_demo(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
+    assert proc.stdout is not None
     proc.stdout.close()
+
+
+@pytest.fixture
+def demo(relay_env: dict[str, str], tmp_path: Any) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`codex-relay demo` on a free port (test Redis and scripted model from relay_env)."""
+    proc, port = _start_demo(tmp_path)
+    yield proc, port
+    _stop_demo(proc)
 
 
 def test_demo_serves_a_full_turn_over_http_and_sse(demo):
@@ -218,3 +231,68 @@ def _is_zombie(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_the_demo_restarts_a_killed_worker_the_turn_ends_failed_and_the_next_completes(
+    relay_env, devmodel, tmp_path
+):
+    devmodel.add_scenario("stall", [{"delay": 60, "say": "too late"}])
+    # A short stale window, so the restarted worker's watchdog acts within seconds.
+    proc, port = _start_demo(tmp_path, CODEX_RELAY_STALE_AFTER="4")
+    try:
+        web = _child_matching(proc.pid, "gunicorn")
+        user = HttpUser(port)
+        user.login("alice")
+        _, body = user.request(
+            "POST", "/runs/sample-run/default/agent/chat", {"message": "#scenario:stall"}
+        )
+        conn, messages = user.stream(body["events_url"])
+        seen = [next(messages)]
+        while seen[-1]["data"]["type"] != "turn.started":
+            seen.append(next(messages))
+        worker = _child_matching(proc.pid, r"-m cli worker")
+        # The worker dies with its work horse (as when its machine or container goes).
+        for pid in [worker, *_children(worker)]:
+            os.kill(pid, signal.SIGKILL)
+        seen += _until_final(messages)
+        conn.close()
+        final = seen[-1]["data"]
+        assert final["type"] == "turn.completed" and final["status"] == "failed"
+        assert seen[-2]["data"]["code"] == "worker_lost"
+
+        restarted = _wait_for(lambda: _children_matching(proc.pid, r"-m cli worker"))
+        assert restarted and worker not in restarted
+        assert proc.poll() is None and _child_matching(proc.pid, "gunicorn") == web
+        status, second = user.request(
+            "POST",
+            "/runs/sample-run/default/agent/chat",
+            {"message": "#scenario:hello again", "session_id": body["session_id"]},
+        )
+        assert status == 202, second
+        conn, messages = user.stream(second["events_url"], last_id=seen[-1]["id"])
+        rest = _until_final(messages)
+        conn.close()
+        assert rest[-1]["data"]["status"] == "completed" and rest[-1]["data"]["turn"] == 2
+    finally:
+        _stop_demo(proc)
+
+
+def _wait_for(check: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+    return result
+
+
+def _children_matching(pid: int, needle: str) -> list[int]:
+    found = []
+    for child in _children(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as fh:
+                cmdline = fh.read().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if re.search(needle, cmdline) and not _is_zombie(child):
+            found.append(child)
+    return found

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from bootstrap.codex_command import codex_package_dir
 from cli.embedded_redis import EmbeddedRedis
@@ -528,11 +529,22 @@ def test_a_client_that_sees_turn_completed_can_send_its_next_message_at_once(tur
     assert observed == [b"0"] * 5
 
 
-def test_the_relay_redis_pool_can_hold_more_streams_than_redis_py_defaults():
-    from relay.runtime import redis_client
+def test_the_relay_redis_pool_is_bounded_and_waits_instead_of_growing(redis_server):
+    # Event streams no longer hold a connection each: a process's pool has a fixed
+    # size, and a caller past it waits for a free connection rather than opening more.
+    from relay.runtime import POOL_SIZE, redis_client
 
-    client = redis_client("redis://127.0.0.1:1/0")
-    assert client.connection_pool.max_connections >= 1000
+    client = redis_client(redis_server.url, max_connections=2)
+    assert isinstance(client.connection_pool, redis.BlockingConnectionPool)
+    assert redis_client(redis_server.url).connection_pool.max_connections == POOL_SIZE
+    held = [client.connection_pool.get_connection() for _ in range(2)]
+    client.connection_pool.timeout = 0.2  # how long a caller waits for a free connection
+    with pytest.raises(redis.ConnectionError, match="No connection available"):
+        client.ping()  # it waited, and did not open a third connection
+    client.connection_pool.release(held.pop())
+    assert client.ping() is True
+    client.connection_pool.release(held.pop())
+    client.close()
 
 
 def test_in_the_default_sandbox_commands_cannot_read_any_other_process_environment(

@@ -4,7 +4,7 @@
  * the session kept in localStorage, sending and stopping, focus and keys.
  * It wires the other modules together: event-stream.js for the stream,
  * conversation.js for the log, agent-state.js for what the user may do,
- * shortcuts.js for the open/close key.
+ * shortcuts.js for the open/close key, report-edits.js for undoing edits.
  *
  * definePanel(assets), called by the loader (static/command-bar.js) with the
  * URLs it resolved, registers the element; importing this module registers
@@ -21,6 +21,7 @@ import { readError } from './format.js';
 import { loadLibraries } from './markdown.js';
 import { retryAfterMs } from './reconnect.js';
 import { el, toggleOutput } from './renderers.js';
+import { ReportEdits } from './report-edits.js';
 import { describeShortcut, isApplePlatform, parseShortcut, shortcutMatches } from './shortcuts.js';
 
 /** The element's tag name. */
@@ -95,9 +96,14 @@ export class CodexRelayPanel extends HTMLElement {
       this._ui.root.hidden = false;
     });
 
+    this._reportEdits = new ReportEdits(this._ui.log, {
+      url: (reportId, action) => this._url(`reports/${encodeURIComponent(reportId)}/${action}`),
+      headers: () => this._headers(),
+    });
     this._conversation = new Conversation(this._ui.log, (event) => {
       if (Number.isInteger(event.turn)) this._turn = event.turn;
       this._setState({ agent: nextAgentState(this._agentState, event) });
+      this._reportEdits.noteEvent(event);
     });
     this._connectionState = 'idle';
     this._agentState = 'idle';
@@ -230,6 +236,7 @@ export class CodexRelayPanel extends HTMLElement {
     this._stream = null;
     this._sessionId = sessionId;
     this._conversation.clear();
+    this._reportEdits.clear();
     this._setState({ agent: 'idle', connection: 'idle' });
   }
 
@@ -240,6 +247,7 @@ export class CodexRelayPanel extends HTMLElement {
       onEvent: (event) => this._onEvent(event),
       onReset: () => {
         this._conversation.clear();
+        this._reportEdits.clear();
         this._setState({ agent: 'idle' });
       },
       onState: (state) => this._stream === stream && this._setState({ connection: state }),
@@ -434,6 +442,8 @@ export class CodexRelayPanel extends HTMLElement {
       const target = e.target instanceof Element ? e.target : null;
       const retry = target && target.closest('button.retry');
       if (retry) this._send(this._conversation.messageOf(Number(retry.dataset.turn)));
+      const undo = target && target.closest('button.undo-edit');
+      if (undo) this._reportEdits.undo(undo);
       const output = target && target.closest('button.more, pre.out.clamped');
       if (output) toggleOutput(output.closest('.output'));
     });

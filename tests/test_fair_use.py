@@ -132,3 +132,30 @@ def test_usage_counts_live_sessions_their_bytes_and_todays_tokens(relay_env, run
     assert use.max_sessions == runtime.settings.max_sessions_per_user
     assert 0 < use.next_expiry <= runtime.settings.session_ttl
     assert [u.user for u in fair.all_usage()] == ["alice"]
+
+
+def test_the_openai_facade_front_door_holds_the_same_budget(make_app, redis_client, runtime):
+    from relay.api_keys import ApiKeyStore
+
+    app = make_app(CODEX_RELAY_DAILY_TOKEN_BUDGET=1000)
+    store = ApiKeyStore(redis_client)
+    alice, bob = store.create("alice")[0], store.create("bob")[0]
+    FairUse(runtime).add_tokens("alice", 1000)
+    client = app.test_client()
+    body = {"model": "run-1/default", "messages": [{"role": "user", "content": "hi"}]}
+    refused = client.post(
+        "/openai/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {alice}"}
+    )
+    assert refused.status_code == 429
+    error = refused.get_json()["error"]
+    assert error["code"] == "budget_exhausted" and "resets at 00:00 UTC" in error["message"]
+    assert int(refused.headers["Retry-After"]) >= 1
+    # Bob's turn starts (it would run on a worker; none is needed to see it queued).
+    started = client.post(
+        "/openai/v1/chat/completions",
+        json=body | {"stream": True},
+        headers={"Authorization": f"Bearer {bob}"},
+        buffered=False,
+    )
+    assert started.status_code == 200 and started.headers["X-Session-Id"]
+    started.close()

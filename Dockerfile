@@ -1,8 +1,10 @@
 # codex-relay: one image for the web app and the workers.
 FROM python:3.11-slim-bookworm
 
+# bubblewrap: the worker's turn sandbox (the Codex package ships one too; Debian's is
+# the common case, and the one CI tests).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs npm \
+ && apt-get install -y --no-install-recommends nodejs npm bubblewrap \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

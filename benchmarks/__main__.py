@@ -17,6 +17,8 @@ from . import (
     openai_facade,
     publish_throughput,
     report_edits,
+    sandbox_cost,
+    thread_archive_size,
     turn_overhead,
 )
 
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     for benchmark in (
         publish_throughput,
         turn_overhead,
+        sandbox_cost,
+        thread_archive_size,
         chat_latency,
         event_latency,
         mcp_cost,

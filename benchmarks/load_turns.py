@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         private_key, public_key = generate_keypair()
         env = relay_environment(
             server.url, model.base_url, model.catalog, public_key, str(tmp / "work"),
-            CODEX_RELAY_SANDBOX="danger-full-access", CODEX_RELAY_TURN_TIMEOUT=str(TURN_TIMEOUT),
+            CODEX_RELAY_TURN_TIMEOUT=str(TURN_TIMEOUT),
             CODEX_RELAY_MAX_RUNNING_TURNS="100000",
         )  # fmt: skip
         settings = load_settings({**os.environ, **env})

@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
         run_dir = ensure_sample_run(runs_root)
         worker_env = relay_environment(
             server.url, model.base_url, model.catalog, public_key, str(tmp / "work"),
-            CODEX_RELAY_SANDBOX="danger-full-access", CODEX_RELAY_IDLE_TIMEOUT="30",
+            CODEX_RELAY_IDLE_TIMEOUT="30",
             CODEX_RELAY_KILL_GRACE="0.5",
         )  # fmt: skip
         web_env = {

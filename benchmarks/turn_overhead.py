@@ -3,7 +3,9 @@
 Both sides run the real Codex CLI against the scripted model
 (``devmodel``, scenario ``hello``: one text-only answer), with the same
 ``config.toml`` (written by ``bootstrap.codex_home.CodexHome``), the same
-environment (``codex_environment``), the same argv and the same prompt:
+environment (``codex_environment``), the same argv and the same prompt, in
+the same turn sandbox (``bootstrap.sandbox.turn_launch``; its own cost is
+``benchmarks/sandbox_cost.py``):
 
 - **relay**: a real ``codex-relay worker`` process, already running and idle,
   on a real Redis; the clock runs from ``start_turn`` (lock the session, log
@@ -39,8 +41,8 @@ import orjson
 from rq import Worker
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from bootstrap.codex_command import prepare_launch
 from bootstrap.codex_home import CodexHome
+from bootstrap.sandbox import turn_launch
 from cli.embedded_redis import EmbeddedRedis
 from devmodel import DevModelServer, codex_model_catalog
 from relay.runtime import RelayRuntime
@@ -157,7 +159,7 @@ def direct_turn(settings: Settings, run_dir: Path) -> Timing:
             token="",
         )
         codex_path = probe_codex(locate_codex(settings.codex_bin)).path
-        launch = prepare_launch(settings, home, request, codex_path, None)  # as the worker does
+        launch = turn_launch(settings, home, request, codex_path, None)  # as the worker does
         start = time.perf_counter()
         codex = subprocess.Popen(
             launch.argv,

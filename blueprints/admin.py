@@ -5,7 +5,7 @@ no user is 401, a user without a role is 403, role ``viewer`` may look and
 role ``admin`` may also act. Routes (under the relay's URL prefix)::
 
     GET  /agent/admin/                            sessions page (HTML)
-    GET  /agent/admin/sessions.json               sessions and failed jobs (JSON)
+    GET  /agent/admin/sessions.json               sessions, failed jobs, each user's usage (JSON)
     POST /agent/admin/sessions/<id>/stop          stop the running turn
     POST /agent/admin/sessions/<id>/delete        end the session
     POST /agent/admin/jobs/<job_id>/requeue       retry a failed turn (a new turn)
@@ -34,6 +34,7 @@ from flask import Blueprint, Flask, Response, jsonify, render_template, request
 
 from mcp_tools.report_history import ReportHistory, report_history, run_report_ids
 from relay.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
+from relay.fair_use import FairUse, human_bytes
 from relay.logs import redact
 from relay.metrics import Metrics
 from relay.overview import failed_jobs, live_gauges, session_rows
@@ -97,6 +98,7 @@ def sessions_json() -> Response:
             "stale_after": rt.settings.stale_after,
             "sessions": session_rows(rt),
             "failed_jobs": failed_jobs(rt),
+            "usage": [row.as_dict() for row in FairUse(rt).all_usage()],
         }
     )
 
@@ -211,6 +213,7 @@ def sessions_page() -> str:
         now=time.time(),
         sessions=session_rows(rt),
         failures=failed_jobs(rt),
+        usage=FairUse(rt).all_usage(),
     )
 
 
@@ -218,6 +221,7 @@ def make_admin_blueprint(metrics_route: str = "/agent/admin/metrics") -> Bluepri
     """The admin blueprint (``codex_relay_admin``)."""
     bp = Blueprint("codex_relay_admin", __name__, template_folder="templates")
     bp.add_app_template_filter(_ago, "ago")
+    bp.add_app_template_filter(human_bytes, "bytes")
     base = "/agent/admin"
     bp.add_url_rule(f"{base}/", "index", sessions_page, methods=["GET"])
     bp.add_url_rule(f"{base}/sessions", "sessions", sessions_page, methods=["GET"])

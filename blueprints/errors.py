@@ -7,6 +7,7 @@ no HTML error page and no stack trace ever leaves a relay route.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 from flask import Blueprint, Response, jsonify
@@ -36,6 +37,7 @@ STATUS: dict[type[errors.RelayError], int] = {
     errors.RateLimited: 429,
     errors.RelayUnavailable: 503,
     errors.CodexBinaryError: 503,
+    errors.SandboxUnavailable: 503,
     errors.ConfigError: 500,
     errors.InvalidToken: 401,
     # The report routes call the report functions of mcp_tools directly.
@@ -85,9 +87,30 @@ def _http_error(exc: HTTPException) -> Response:
     return error_response(exc.code or 500, code, exc.description or exc.name or "Error.")
 
 
-def _unexpected(exc: Exception) -> Response:
+def _host_handler(exc: Exception) -> Any:
+    """The host app's own handler for ``exc``'s type (not a catch-all), if it has one.
+
+    A host callback (the ``user_loader``, say) may raise its own library's
+    errors, e.g. flask-jwt-extended's for a bad token; Flask would give them
+    to this blueprint's catch-all first, so they are handed back to the host.
+    """
+    from flask import current_app
+
+    handlers = current_app.error_handler_spec.get(None, {}).get(None, {})
+    for cls in type(exc).__mro__:
+        if cls in (Exception, BaseException, object):
+            return None
+        if cls in handlers:
+            return handlers[cls]
+    return None
+
+
+def _unexpected(exc: Exception) -> Any:
     if isinstance(exc, HTTPException):
         return _http_error(exc)
+    host = _host_handler(exc)
+    if host is not None:
+        return host(exc)
     log.exception("unexpected error in a relay route")
     return error_response(500, "internal_error", "The relay hit an internal error.")
 

@@ -31,14 +31,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask
-from flask_jwt_extended import JWTManager
 
 from relay.errors import ConfigError
 from relay.event_fanout import EventFanout
 from relay.runtime import RelayRuntime
-from relay.settings import Settings, load_settings
+from relay.settings import load_settings
 from relay.stream_slots import StreamSlots
-from relay.tokens import ALGORITHM, AUDIENCE
 
 from .admin import register_admin
 from .host_policy import HostPolicy
@@ -113,15 +111,19 @@ class CodexRelay:
     # -- wiring -----------------------------------------------------------
 
     def init_app(self, app: Flask) -> None:
-        """Configure ``app``: settings, Redis, JWT minting, routes (the panel's and the
-        OpenAI-compatible API's) and static files."""
+        """Configure ``app``: settings, Redis, routes (the panel's and the OpenAI-compatible
+        API's), admin views and static files.
+
+        Nothing app-wide is set for JWTs: run tokens are signed with the
+        relay's own key (:meth:`RelayState.mint_token`), and a host's
+        flask-jwt-extended keeps exactly the configuration the host gave it.
+        """
         settings = load_settings(ChainMap(app.config, os.environ))
         if not settings.jwt_private_key or not settings.jwt_public_key:
             raise ConfigError(
                 "CODEX_RELAY_JWT_PRIVATE_KEY",
                 "the web app needs the Ed25519 key pair that signs run tokens",
             )
-        self._configure_jwt(app, settings)
         prefix = self._url_prefix
         if prefix is None:
             prefix = settings.url_prefix
@@ -139,17 +141,3 @@ class CodexRelay:
         )
         if settings.admin_enabled:
             register_admin(app, state)
-
-    @staticmethod
-    def _configure_jwt(app: Flask, settings: Settings) -> None:
-        if app.config.setdefault("JWT_ALGORITHM", ALGORITHM) != ALGORITHM:
-            raise ConfigError(
-                "JWT_ALGORITHM",
-                f"codex-relay mints {ALGORITHM} run tokens; the app's flask-jwt-extended "
-                "is configured for another algorithm",
-            )
-        app.config.setdefault("JWT_PRIVATE_KEY", settings.jwt_private_key)
-        app.config.setdefault("JWT_PUBLIC_KEY", settings.jwt_public_key)
-        app.config.setdefault("JWT_DECODE_AUDIENCE", AUDIENCE)
-        if "flask-jwt-extended" not in app.extensions:
-            JWTManager(app)

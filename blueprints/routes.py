@@ -20,11 +20,13 @@ from .sse import event_stream
 from .state import RelayState, relay_state
 from .turn_access import RunContext, owned_session, run_context, start_chat_turn
 
-__all__ = ["make_blueprint"]
+__all__ = ["REQUEST_HEADER", "make_blueprint"]
 
 log = logging.getLogger("codex_relay.http")
 
 _CHAT_FIELDS = frozenset({"message", "session_id"})
+#: Header that marks a POST without a JSON body as the panel's or an API client's own.
+REQUEST_HEADER = "X-Codex-Relay-Request"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 if not STATIC_DIR.is_dir():  # installed from a wheel: static files ship inside relay/
     STATIC_DIR = Path(__file__).resolve().parent.parent / "relay" / "_static"
@@ -161,8 +163,27 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule(f"{sid}/events", "events", events, methods=["GET"])
     bp.add_url_rule(f"{sid}/cancel", "cancel", cancel, methods=["POST"])
     bp.add_url_rule("/agent/health", "health", health, methods=["GET"])
+    bp.before_request(_refuse_cross_site_posts)
     bp.before_request(bind_request_id)
     bp.teardown_request(unbind_request_id)
     register_error_handlers(bp)
     register_app_error_handlers(bp)
     return bp
+
+
+def _refuse_cross_site_posts() -> None:
+    """A POST must carry JSON or :data:`REQUEST_HEADER` (CSRF protection).
+
+    An HTML form on another site can POST ``text/plain``, form-encoded or
+    multipart bodies with the user's cookies, but neither a JSON body nor a
+    custom header without the browser asking this server first (CORS). The
+    other methods (DELETE) cannot be sent by a form at all.
+    """
+    if request.method != "POST" or request.mimetype == "application/json":
+        return
+    if REQUEST_HEADER in request.headers:
+        return
+    raise BadRequest(
+        f"Send a JSON body (Content-Type: application/json) or the {REQUEST_HEADER} header "
+        "with this request (protection against cross-site requests)."
+    )

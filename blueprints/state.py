@@ -2,22 +2,20 @@
 
 :class:`~blueprints.extension.CodexRelay` builds one :class:`RelayState` in
 ``init_app``; routes, the SSE stream and the admin views read it through
-:func:`relay_state` (the way flask-jwt-extended reads its manager), so they
+:func:`relay_state` (the way Flask extensions keep their state), so they
 never import the extension and the extension alone imports them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask import current_app
-from flask_jwt_extended import create_access_token
 
 from relay.event_fanout import EventFanout
 from relay.runtime import RelayRuntime
 from relay.settings import Settings
-from relay.tokens import run_claims, token_lifetime
+from relay.tokens import sign_run_token, token_lifetime
 
 from .host_policy import HostPolicy
 
@@ -41,13 +39,21 @@ class RelayState:
     def mint_token(
         self, user: str, runid: str, config: str, session: str, tier: str, run_dir: str
     ) -> str:
-        """A run token for one turn (EdDSA, signed with the web process's private key)."""
-        token: str = create_access_token(
-            identity=user,
-            expires_delta=timedelta(seconds=token_lifetime(self.settings.turn_timeout)),
-            additional_claims=run_claims(user, runid, config, session, tier, run_dir),
+        """A run token for one turn (EdDSA, signed with the relay's own private key).
+
+        Minted with PyJWT, never with the host's flask-jwt-extended: see
+        :mod:`relay.tokens` for why a host's ``@jwt_required`` refuses it.
+        """
+        return sign_run_token(
+            self.settings.jwt_private_key or "",
+            user=user,
+            runid=runid,
+            config=config,
+            session=session,
+            tier=tier,
+            lifetime=token_lifetime(self.settings.turn_timeout),
+            run_dir=run_dir,
         )
-        return token
 
 
 def relay_state() -> RelayState:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from relay.errors import Forbidden, NotAuthenticated, NotFound, RateLimited
+from relay.fair_use import FairUse
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
 from relay.turns import start_turn
@@ -106,6 +107,7 @@ def start_chat_turn(
     """Queue a turn with ``message`` in session ``session_id`` (a new session when ``None``)."""
     rt = state.runtime
     check_rate(rt, ctx.user)
+    FairUse(rt).check(ctx.user, new_session=session_id is None)
     if session_id is None:
         record = rt.sessions.create(ctx.user, ctx.runid, ctx.config, ctx.tier, ctx.run_dir)
     else:

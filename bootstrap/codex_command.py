@@ -2,22 +2,32 @@
 
 :func:`prepare_launch` writes the turn's ``config.toml`` and returns
 everything needed to start ``codex exec`` for a turn: argv, environment,
-working directory and the prompt for stdin. The RQ job and the benchmarks
-call it alike, so a benchmark always measures the command the job runs.
+working directory, the prompt for stdin, and the host paths Codex must be
+able to read. The RQ job and the benchmarks call it alike (through
+:func:`bootstrap.sandbox.turn_launch`, which puts it in the turn sandbox),
+so a benchmark always measures the command the job runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import sys
+from dataclasses import dataclass, field
 
 from relay.settings import Settings
 from relay.turns import TurnRequest
 
 from .codex_home import CodexHome, codex_environment
 from .mcp_registration import mcp_registration
-from .prompt import build_prompt
+from .prompt import developer_instructions, user_prompt
 
-__all__ = ["CodexLaunch", "exec_argv", "prepare_launch"]
+__all__ = [
+    "CodexLaunch",
+    "codex_package_dir",
+    "codex_sandbox_mode",
+    "exec_argv",
+    "prepare_launch",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,40 @@ class CodexLaunch:
     cwd: str
     #: The prompt, written to Codex's stdin (which is then closed).
     stdin: bytes
+    #: Host paths Codex must be able to read besides its home, its temporary
+    #: directory and the run: its own package, the model catalog, a stdio MCP
+    #: server's Python. The turn sandbox shows exactly these, read-only.
+    reads: tuple[str, ...] = field(default=())
+
+
+def codex_sandbox_mode(configured: str, tier: str) -> str:
+    """Codex's own sandbox mode for a turn: the configured one, ``read-only`` for tier ``read``.
+
+    Tier ``read`` never gets a shell that may write, whatever the setting:
+    and with the run directory mounted read-only, Codex 0.169.0's
+    ``workspace-write`` fails every command (its bubblewrap cannot create the
+    ``.git`` mount point it protects in the working directory).
+    """
+    return "read-only" if tier == "read" else configured
+
+
+def codex_package_dir(codex_path: str) -> str:
+    """The directory a Codex binary needs beside it: its npm platform package, or itself.
+
+    The npm package ships ``vendor/<target>/bin/codex`` with its helpers in
+    ``vendor/<target>/codex-resources`` (``bwrap``) and ``codex-path`` (``rg``).
+    The path is kept as given when it has that shape (so a link to the package
+    stays a path the caller knows), else the link is followed (the Dockerfile's
+    ``/usr/local/bin/codex``).
+    """
+    for path in (os.path.abspath(codex_path), os.path.realpath(codex_path)):
+        bin_dir = os.path.dirname(path)
+        target = os.path.dirname(bin_dir)
+        if os.path.basename(bin_dir) == "bin" and os.path.basename(os.path.dirname(target)) == (
+            "vendor"
+        ):
+            return target
+    return os.path.realpath(codex_path)
 
 
 def exec_argv(codex_path: str, run_dir: str, sandbox: str, thread_id: str | None) -> list[str]:
@@ -53,6 +97,21 @@ def exec_argv(codex_path: str, run_dir: str, sandbox: str, thread_id: str | None
     return argv + (["resume", thread_id, "-"] if thread_id else ["-"])
 
 
+def _reads(settings: Settings, codex_path: str, stdio_server: bool) -> tuple[str, ...]:
+    reads = [codex_path, codex_package_dir(codex_path)]
+    if settings.model_catalog:
+        reads.append(os.path.abspath(settings.model_catalog))
+    if stdio_server:
+        # Codex starts `python -m mcp_tools` itself, inside the turn sandbox.
+        import mcp_tools
+        import relay
+
+        reads += [sys.executable, sys.prefix, sys.base_prefix]
+        for package in (mcp_tools, relay):
+            reads.append(os.path.dirname(os.path.abspath(package.__file__ or "")))
+    return tuple(dict.fromkeys(reads))
+
+
 def prepare_launch(
     settings: Settings,
     home: CodexHome,
@@ -62,10 +121,17 @@ def prepare_launch(
 ) -> CodexLaunch:
     """Write ``home``'s config for ``request`` and return the launch of its Codex."""
     mcp, mcp_token = mcp_registration(settings, request)
-    home.write_config(mcp)
+    mode = codex_sandbox_mode(settings.sandbox, request.tier)
+    home.write_config(
+        mcp,
+        sandbox_mode=mode,
+        developer_instructions=developer_instructions(request),
+        project_dir=request.run_dir,
+    )
     return CodexLaunch(
-        argv=exec_argv(codex_path, request.run_dir, settings.sandbox, thread_id),
+        argv=exec_argv(codex_path, request.run_dir, mode, thread_id),
         env=codex_environment(settings, home, mcp_token=mcp_token),
         cwd=request.run_dir,
-        stdin=build_prompt(request, resumed=thread_id is not None).encode(),
+        stdin=user_prompt(request).encode(),
+        reads=_reads(settings, codex_path, mcp is not None and "command" in mcp.transport),
     )

@@ -72,13 +72,25 @@ def render_toml(tables: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 class CodexHome:
-    """A fresh, private ``CODEX_HOME`` directory (mode 0700) for one turn."""
+    """A fresh, private directory (mode 0700) for one turn: ``home/`` and ``tmp/``.
+
+    ``home`` is the turn's ``CODEX_HOME``; ``tmp`` its temporary directory.
+    They are siblings, never nested: Codex 0.169.0 refuses to create its
+    sandbox helper (``codex-linux-sandbox``) under the temporary directory,
+    and with a system ``bwrap`` every agent command then fails.
+    """
 
     def __init__(self, settings: Settings, session: str) -> None:
         base = settings.work_dir or tempfile.gettempdir()
         os.makedirs(base, mode=0o700, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f"codex-home-{session[:12]}-", dir=base))
-        os.chmod(self.path, 0o700)
+        self.root = Path(tempfile.mkdtemp(prefix=f"codex-home-{session[:12]}-", dir=base))
+        os.chmod(self.root, 0o700)
+        #: The turn's ``CODEX_HOME`` (and ``HOME``).
+        self.path = self.root / "home"
+        #: The turn's temporary directory (``TMPDIR``; ``/tmp`` in the turn sandbox).
+        self.tmp = self.root / "tmp"
+        self.path.mkdir(mode=0o700)
+        self.tmp.mkdir(mode=0o700)
         self.settings = settings
 
     @property
@@ -86,15 +98,32 @@ class CodexHome:
         """Where Codex keeps the rollout files needed to resume a thread."""
         return self.path / "sessions"
 
-    def write_config(self, mcp: McpRegistration | None) -> Path:
-        """Write ``config.toml`` for this turn and return its path."""
+    def write_config(
+        self,
+        mcp: McpRegistration | None,
+        *,
+        sandbox_mode: str,
+        developer_instructions: str,
+        project_dir: str,
+    ) -> Path:
+        """Write ``config.toml`` for this turn and return its path.
+
+        Nothing in ``project_dir`` (the run) may steer Codex: no project doc
+        (``AGENTS.md``, ``AGENTS.override.md``: ``project_doc_max_bytes = 0``),
+        no skills list (``.codex/skills``, ``.agents/skills``), and the
+        directory is marked untrusted, so its ``.codex/config.toml`` (hooks,
+        MCP servers) is never loaded. The host's profile arrives as developer
+        instructions, apart from the user's message.
+        """
         s = self.settings
         root: dict[str, Any] = {
             "approval_policy": "never",
-            "sandbox_mode": s.sandbox,
+            "sandbox_mode": sandbox_mode,
             "check_for_update_on_startup": False,
             "model": s.model,
             "model_catalog_json": s.model_catalog,
+            "project_doc_max_bytes": 0,
+            "developer_instructions": developer_instructions,
         }
         tables: dict[str, dict[str, Any]] = {"": root}
         if s.model_base_url:
@@ -108,6 +137,10 @@ class CodexHome:
                 "stream_max_retries": s.model_max_retries,
             }
         tables["tools"] = {"update_plan": {"enabled": True}}
+        # Codex 0.169.0 lists every SKILL.md under the run's .codex/skills and
+        # .agents/skills in its instructions unless this is off.
+        tables["skills"] = {"include_instructions": False, "bundled": {"enabled": False}}
+        tables[f"projects.{json.dumps(project_dir)}"] = {"trust_level": "untrusted"}
         tables["shell_environment_policy"] = {
             "inherit": "core",
             "exclude": ["*KEY*", "*TOKEN*", "*SECRET*", "*PASSWORD*", "CODEX_RELAY_*", "REDIS*"],
@@ -133,8 +166,8 @@ class CodexHome:
         return path
 
     def remove(self) -> None:
-        """Delete the directory and everything Codex left in it."""
-        shutil.rmtree(self.path, ignore_errors=True)
+        """Delete the turn's directory and everything Codex and its commands left in it."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def codex_environment(
@@ -158,7 +191,7 @@ def codex_environment(
         "LC_ALL": "C.UTF-8",
         "TERM": "dumb",
         "NO_COLOR": "1",
-        "TMPDIR": str(home.path),
+        "TMPDIR": str(home.tmp),
     }
     key_env = settings.model_api_key_env
     api_key = source.get(key_env)

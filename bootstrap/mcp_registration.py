@@ -47,6 +47,7 @@ def mcp_registration(
         TOKEN_ENV: request.token,
         setting_name("jwt_public_key"): settings.jwt_public_key or "",
         setting_name("key_prefix"): settings.key_prefix,
+        setting_name("token_leeway"): str(settings.token_leeway),
     }
     if settings.runs_root:
         env[setting_name("runs_root")] = settings.runs_root

@@ -22,6 +22,7 @@ from rq import get_current_job
 
 from relay import events as ev
 from relay.errors import CodexBinaryError, RelayError
+from relay.fair_use import FairUse
 from relay.jsonl import JsonLinesDecoder
 from relay.keys import chat_channel
 from relay.metrics import Metrics
@@ -32,10 +33,10 @@ from relay.settings import Settings, load_settings
 from relay.turns import SHUTDOWN_CANCEL, TurnRequest, finish_turn
 
 from .codex_binary import locate_codex, probe_codex
-from .codex_command import prepare_launch
 from .codex_home import CodexHome
 from .codex_process import CodexProcess, ProcessOutcome
 from .progress import JobProgress
+from .sandbox import turn_launch
 from .thread_archive import restore_thread, save_thread
 
 __all__ = ["TurnRunner", "run_turn"]
@@ -145,7 +146,11 @@ class TurnRunner:
         codex = probe_codex(locate_codex(self.settings.codex_bin))
         thread_id = record.thread_id or None
         if thread_id and not restore_thread(
-            self.rt.redis, self.rt.keys.codex_state(record.id), home.sessions_dir, thread_id
+            self.rt.redis,
+            self.rt.keys.codex_state(record.id),
+            home.sessions_dir,
+            thread_id,
+            self.settings.max_thread_archive_bytes,
         ):
             self._start_new_thread("The earlier conversation could not be restored")
             thread_id = None
@@ -179,7 +184,7 @@ class TurnRunner:
         )
 
     def _spawn(self, codex_path: str, home: CodexHome, thread_id: str | None) -> ProcessOutcome:
-        launch = prepare_launch(self.settings, home, self.req, codex_path, thread_id)
+        launch = turn_launch(self.settings, home, self.req, codex_path, thread_id)
         process = CodexProcess(
             launch.argv, launch.env, launch.cwd, launch.stdin, self.settings.kill_grace
         )
@@ -214,6 +219,11 @@ class TurnRunner:
         if self.normaliser.failure is not None:
             return "failed", None  # the model error was already shown as an event
         detail = _last_line(outcome.stderr_tail)
+        if detail.startswith("bwrap:") and not self._seen_output:
+            return "failed", (
+                f"The turn's sandbox could not be set up, so Codex did not run: {detail[:300]}",
+                "sandbox_unavailable",
+            )
         if "required MCP servers failed to initialize" in detail:
             # Codex 0.169.0 refuses to run without a `required` MCP server.
             return "failed", (
@@ -238,15 +248,23 @@ class TurnRunner:
         thread_id = self.normaliser.thread_id
         if thread_id:
             fields["thread_id"] = thread_id
+            limit = self.settings.max_thread_archive_bytes
             saved = save_thread(
                 self.rt.redis,
                 self.rt.keys.codex_state(self.req.session),
                 home.sessions_dir,
+                thread_id,
                 self.settings.session_ttl,
-                self.settings.max_thread_archive_bytes,
+                limit,
             )
-            if not saved:
+            if saved != "saved":
                 fields["thread_id"] = ""
+            if saved == "too_large":
+                message = (
+                    f"This conversation is larger than {limit // (1024 * 1024) or 1} MiB, the "
+                    "most the relay keeps; your next message starts a new conversation."
+                )
+                self._publish([(ev.ERROR, ev.error_payload(message, "thread_too_large"))])
         self._retry(lambda: self.rt.sessions.update(self.req.session, **fields))
 
     # -- streaming --------------------------------------------------------
@@ -269,6 +287,9 @@ class TurnRunner:
         self._retry(lambda: self.rt.events.append(self.req.session, self.req.turn, bodies))
         self.progress.observe(batch)
         for kind, payload in batch:
+            if kind == ev.USAGE:
+                spent = int(payload.get("input_tokens", 0)) + int(payload.get("output_tokens", 0))
+                self._retry(lambda n=spent: FairUse(self.rt).add_tokens(self.req.user, n))
             if kind == ev.TOOL_COMPLETED:
                 tool = payload["tool"]
                 name = tool.get("name") or tool["kind"]

@@ -19,6 +19,7 @@ from relay.turns import SHUTDOWN_CANCEL, TurnRequest
 # Imported here so forked work horses inherit it instead of importing it per job.
 from . import turn_job  # noqa: F401
 from .codex_binary import CodexInfo, locate_codex, probe_codex
+from .sandbox import OFF_WARNING, probe_sandbox
 from .watchdog import horse_killed
 
 __all__ = ["Reaper", "RelayWorker", "make_worker", "preflight", "run_worker"]
@@ -27,8 +28,18 @@ log = logging.getLogger("codex_relay.worker")
 
 
 def preflight(settings: Settings) -> CodexInfo:
-    """Check the Codex binary before taking jobs; raises ``CodexBinaryError``."""
-    return probe_codex(locate_codex(settings.codex_bin))
+    """Check the Codex binary and the turn sandbox before taking jobs.
+
+    Raises ``CodexBinaryError``, or ``SandboxUnavailable`` / ``ConfigError``
+    saying why no turn could run safely here.
+    """
+    info = probe_codex(locate_codex(settings.codex_bin))
+    if settings.turn_sandbox == "off":
+        log.warning(OFF_WARNING)
+    else:
+        sandbox = probe_sandbox(settings, info.path)
+        log.info("turn sandbox: bubblewrap at %s (%s)", sandbox.bwrap, sandbox.origin)
+    return info
 
 
 class Reaper(threading.Thread):

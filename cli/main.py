@@ -3,9 +3,9 @@
 Subcommands: ``demo`` (the whole stack on embedded defaults), ``worker``,
 ``web`` (a host app under gunicorn), ``install-codex``, ``devmodel`` (the
 scripted model server), ``settings`` (the configuration reference),
-``status``, ``sessions``, ``reports``, ``cleanup``, ``check`` and ``api-keys``
-(keys for the OpenAI-compatible API). Settings come from the environment (see
-:mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
+``status``, ``sessions``, ``usage``, ``reports``, ``cleanup``, ``check`` and
+``api-keys`` (keys for the OpenAI-compatible API). Settings come from the
+environment (see :mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
 """
 
 from __future__ import annotations
@@ -164,6 +164,13 @@ def _add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     delete = actions.add_parser("delete", help="end the session and drop its state")
     delete.add_argument("session_id")
     sessions.set_defaults(func=cli_ops.cmd_sessions)
+
+    usage = sub.add_parser(
+        "usage", help="each user's sessions, stored bytes and tokens today against the limits"
+    )
+    usage.add_argument("--user", default=None, help="only this user")
+    usage.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    usage.set_defaults(func=cli_ops.cmd_usage)
 
     reports = sub.add_parser("reports", help="what the agent changed in a run's reports")
     report_actions = reports.add_subparsers(dest="action", required=True)

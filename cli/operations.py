@@ -24,6 +24,7 @@ import orjson
 import redis
 
 from relay.errors import RelayError
+from relay.fair_use import FairUse, human_bytes
 from relay.logs import redact
 from relay.overview import drop_expired_index_entries, session_row, session_rows, status_snapshot
 from relay.reaper import reap_stale_turns
@@ -33,7 +34,7 @@ from relay.turns import cancel_turn, delete_session
 
 from .terminal import ago, bold, green, print_json, red, table
 
-__all__ = ["cmd_check", "cmd_cleanup", "cmd_sessions", "cmd_status"]
+__all__ = ["cmd_check", "cmd_cleanup", "cmd_sessions", "cmd_status", "cmd_usage"]
 
 #: Age (seconds) after which a Codex home left in the work directory is removed.
 CODEX_HOME_MAX_AGE = 86_400
@@ -413,6 +414,56 @@ def _check_mcp(settings: Settings) -> tuple[bool, str]:
     )
 
 
+def _of(used: str, limit: str, over: bool) -> str:
+    text = f"{used} / {limit}"
+    return red(text) if over else text
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    """``codex-relay usage``: each user's sessions, stored bytes and tokens against the limits."""
+    fair = FairUse(_runtime())
+    rows = [fair.usage(args.user)] if args.user else fair.all_usage()
+    if args.json:
+        print_json([row.as_dict() for row in rows])
+        return 0
+    budget = fair.settings.daily_token_budget
+    print(
+        table(
+            ["user", "sessions", "stored", f"tokens today ({rows[0].day if rows else 'UTC'})"],
+            [
+                [
+                    u.user,
+                    _of(str(u.sessions), str(u.max_sessions), u.sessions >= u.max_sessions),
+                    _of(
+                        human_bytes(u.stored_bytes),
+                        human_bytes(u.max_stored_bytes),
+                        u.stored_bytes >= u.max_stored_bytes,
+                    ),
+                    _of(
+                        f"{u.tokens_today:,}",
+                        f"{budget:,}" if budget else "no budget",
+                        bool(budget) and u.tokens_today >= budget,
+                    ),
+                ]
+                for u in rows
+            ],
+        )
+    )
+    return 0
+
+
+def _check_sandbox(settings: Settings, codex_path: str) -> tuple[bool, str]:
+    from bootstrap.sandbox import OFF_WARNING, probe_sandbox
+
+    if settings.turn_sandbox == "off":
+        return True, OFF_WARNING
+    try:
+        info = probe_sandbox(settings, codex_path)
+    except RelayError as exc:
+        return False, exc.message
+    return True, f"bubblewrap at {info.bwrap} ({info.origin}), Codex's sandbox nested inside"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """``codex-relay check``: one verdict per item; exit 1 if any failed."""
     from bootstrap.codex_binary import locate_codex, probe_codex
@@ -437,11 +488,15 @@ def cmd_check(args: argparse.Namespace) -> int:
             verdicts.item("redis", True, f"{settings.redis_url} (Redis {version})")
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
             verdicts.item("redis", False, f"{settings.redis_url} unreachable: {exc}")
+    codex_path = None
     try:
         codex = probe_codex(locate_codex(settings.codex_bin))
+        codex_path = codex.path
         verdicts.item("codex", True, f"Codex CLI {codex.version} at {codex.path}")
     except RelayError as exc:
         verdicts.item("codex", False, exc.message)
+    if codex_path is not None:  # the sandbox's probe runs Codex in it
+        verdicts.item("sandbox", *_check_sandbox(settings, codex_path))
     verdicts.item("keys", *_check_keys(settings))
     ok, detail = _check_mcp(settings)
     if settings.mcp_transport == "off":

@@ -67,7 +67,7 @@ _NEW_INTRO = (
 )
 
 #: Keyword routes of the default ``demo`` scenario, tried in order on the user's
-#: own words (after the relay's "User message:" marker). The stand-in does not
+#: own words (after a "User message:" marker, when a prompt has one). The stand-in does not
 #: understand language; this only makes the offline demo show the tools at work.
 DEMO_ROUTES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(fix|rewrite|improve|edit)\b.*\bintro", re.I | re.S), "demo_fix_intro"),

@@ -13,7 +13,10 @@ a file:
 
 The run directory is the token's signed ``run_dir`` claim when present, else
 ``$CODEX_RELAY_RUNS_ROOT/<runid>``. The agent cannot choose it: both come from
-the signed token or from the server's own settings.
+the signed token or from the server's own settings. When a runs root is
+configured, the claim must lie under it (after resolving links): a token
+signed for a directory elsewhere (a host resolver's mistake, or a key used
+for something else) reaches nothing outside the runs.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from relay.errors import ConfigError
 from relay.settings import Settings, setting_name
 
 from .errors import Forbidden, NotFound, Unauthorised
+from .path_guard import is_inside
 
 if TYPE_CHECKING:
     from relay.tokens import RunClaims
@@ -180,6 +184,10 @@ class RunAuthoriser:
             candidate = claims.run_dir
             if not os.path.isabs(candidate):
                 raise NotFound("The run directory named by the token is not an absolute path.")
+            root = os.path.realpath(self.runs_root) if self.runs_root else None
+            real = os.path.realpath(candidate)
+            if root is not None and (real == root or not is_inside(root, real)):
+                raise Forbidden("The run directory named by the token is not under the runs root.")
         elif self.runs_root and _RUNID_AS_DIR.match(claims.runid):
             candidate = os.path.join(self.runs_root, claims.runid)
         else:

@@ -33,8 +33,11 @@ Symbolic links that stay inside the run are followed. Opening is race-safe:
 the file is opened without following a final link (``O_NOFOLLOW``), without
 blocking (``O_NONBLOCK``: a FIFO swapped in cannot hang the server), then the
 *opened* file is checked again with ``fstat`` and its real path from
-``/proc/self/fd`` (Linux), so a link swapped in between the check and the
-open is caught.
+``/proc/self/fd`` (Linux): inside the run, and no component in
+:data:`DENIED_NAMES`. So a directory swapped for a link (to outside the run,
+or to ``.git``) between the check and the open is caught. Directories are
+walked one level at a time through descriptors (:func:`open_child_directory`),
+never by path.
 
 Hidden files: names starting with ``.`` are **not listed** by
 ``list_run_files`` and ``describe_run_contents`` (they are backups, locks and
@@ -42,10 +45,10 @@ tool state), but can be **read when named explicitly** (for example a
 backup under ``reports/.backups/``), unless a component is in
 :data:`DENIED_NAMES`, which are never listed nor read.
 
-Hard links are not refused: the kernel (``fs.protected_hardlinks``) only lets
-a user link a file they own or can already read and write, so a link grants
-nothing new, and an edit replaces the file (``rename``), never writing through
-a link.
+A regular file with more than one hard link is refused: any of its other
+names may be a protected one (a second link to ``.git/config`` under
+``reports/``), and nothing short of scanning the run could tell. An edit
+replaces a report (``rename``), so the relay itself never makes such links.
 """
 
 from __future__ import annotations
@@ -70,9 +73,11 @@ __all__ = [
     "open_child_directory",
     "open_directory",
     "open_regular_file",
+    "opened_path",
     "resolve",
     "shown",
     "split_relative",
+    "stat_in_run",
 ]
 
 #: Longest path accepted, in characters.
@@ -180,7 +185,10 @@ def resolve(run_dir: Path, path: str, *, want: Kind | None = None) -> GuardedPat
     """
     parts = split_relative(path, allow_root=want != "file")
     root = str(run_dir)
-    real = os.path.realpath(os.path.join(root, *parts))
+    try:
+        real = os.path.realpath(os.path.join(root, *parts))
+    except OSError:  # Python 3.11: a link removed while it is being read
+        raise NotFound(f"The path {shown(path)} changed while it was being resolved.") from None
     if not is_inside(root, real):
         raise UnsafePath(f"The path {shown(path)} leads outside the run (through a symbolic link).")
     rel_parts = Path(real).relative_to(root).parts
@@ -216,12 +224,23 @@ def _kind_of(mode: int, path: str) -> Kind:
     )
 
 
-def _opened_path(fd: int) -> str | None:
+def opened_path(fd: int) -> str | None:
     """The real path of an open descriptor (Linux ``/proc``), or None elsewhere."""
     try:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return None
+
+
+def _check_opened(run_dir: Path, fd: int, rel: str) -> None:
+    """What was really opened is inside the run and under no protected name."""
+    opened = opened_path(fd)
+    if opened is None:
+        return
+    if not is_inside(str(run_dir), opened):
+        raise UnsafePath(f"'{rel}' changed into a path outside the run; refused.")
+    if any(part in DENIED_NAMES for part in Path(opened).relative_to(run_dir).parts):
+        raise UnsafePath(f"'{rel}' changed into a protected path; refused.")
 
 
 def _open_checked(run_dir: Path, guarded: GuardedPath, flags: int) -> tuple[int, os.stat_result]:
@@ -235,13 +254,33 @@ def _open_checked(run_dir: Path, guarded: GuardedPath, flags: int) -> tuple[int,
     try:
         st = os.fstat(fd)
         _kind_of(st.st_mode, guarded.rel)
-        opened = _opened_path(fd)
-        if opened is not None and not is_inside(str(run_dir), opened):
-            raise UnsafePath(f"'{guarded.rel}' changed into a path outside the run; refused.")
+        _check_opened(run_dir, fd, guarded.rel)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            raise UnsafePath(
+                f"'{guarded.rel}' has {st.st_nlink} hard links; a file with more than one name "
+                "cannot be read through the tools (another of its names may be protected)."
+            )
     except BaseException:
         os.close(fd)
         raise
     return fd, st
+
+
+def stat_in_run(run_dir: Path, real: str, rel: str) -> os.stat_result:
+    """``stat`` of ``real`` (a resolved path) through a descriptor, checked like an open.
+
+    For listings: a link target is looked at only once it is known to be
+    inside the run and under no protected name, whatever was swapped meanwhile.
+    """
+    try:
+        fd = os.open(real, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        raise NotFound(f"'{rel}' cannot be looked at.") from None
+    try:
+        _check_opened(run_dir, fd, rel)
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
 
 
 def open_regular_file(run_dir: Path, guarded: GuardedPath) -> tuple[int, os.stat_result]:
@@ -282,8 +321,9 @@ def open_child_directory(
         fd = os.open(name, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=parent_fd)
     except OSError:
         raise UnsafePath(f"'{rel}' is not a plain directory inside the run; refused.") from None
-    opened = _opened_path(fd)
-    if opened is not None and not is_inside(str(run_dir), opened):
+    try:
+        _check_opened(run_dir, fd, rel)
+    except BaseException:
         os.close(fd)
-        raise UnsafePath(f"'{rel}' is outside the run; refused.")
+        raise
     return fd

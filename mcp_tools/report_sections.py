@@ -88,6 +88,9 @@ class Document:
     lines: tuple[str, ...]
     sections: tuple[Section, ...]
     newline: str
+    #: Link reference definitions in document order, duplicates included:
+    #: ``(normalised label, first line, href, title)``.
+    definitions: tuple[tuple[str, int, str, str], ...] = ()
 
 
 def split_lines(text: str) -> list[str]:
@@ -136,7 +139,8 @@ def parse_document(text: str) -> Document:
     skip = _front_matter_end(lines)
     source = "\n" * skip + "".join(lines[skip:])
     block, full = _parsers()
-    tokens = block.parse(source)
+    env: dict[str, Any] = {}
+    tokens = block.parse(source, env)
     found: list[tuple[int, str, Literal["atx", "setext"], int, int]] = []
     for position, token in enumerate(tokens):
         if token.type != "heading_open" or token.level != 0 or token.map is None:
@@ -154,7 +158,22 @@ def parse_document(text: str) -> Document:
         parents.append((level, title))
         sections.append(Section(number + 1, level, title, path, style, start, heading_end, end))
     match = _NEWLINE.search(text)
-    return Document(tuple(lines), tuple(sections), match.group(0) if match else "\n")
+    return Document(
+        tuple(lines), tuple(sections), match.group(0) if match else "\n", _definitions(env)
+    )
+
+
+def _definitions(env: dict[str, Any]) -> tuple[tuple[str, int, str, str], ...]:
+    """The link reference definitions markdown-it found, first and duplicate ones alike."""
+    found = [
+        (label, ref["map"][0], ref["href"], ref.get("title", ""))
+        for label, ref in env.get("references", {}).items()
+    ]
+    found += [
+        (ref["label"], ref["map"][0], ref["href"], ref.get("title", ""))
+        for ref in env.get("duplicate_refs", [])
+    ]
+    return tuple(sorted(found, key=lambda definition: definition[1]))
 
 
 def _norm(text: str) -> str:
@@ -269,8 +288,54 @@ def check_structure(
             f"it contains a heading of level {section.level} or higher, which would start a new "
             f"section; use level {section.level + 1} or deeper for subsections"
         )
+    problem = problem or _link_problem(before, section, after, new_end)
     if problem:
         raise UnsafeEdit(f"The new content was refused: {problem}. Nothing was changed.")
+
+
+def _effective(doc: Document) -> dict[str, dict[str, str]]:
+    """Where each label of ``doc`` points: its first definition wins."""
+    refs: dict[str, dict[str, str]] = {}
+    for label, _, href, title in doc.definitions:
+        refs.setdefault(label, {"href": href, "title": title})
+    return refs
+
+
+def _link_problem(before: Document, section: Section, after: Document, new_end: int) -> str:
+    """Why the edit would change links outside the section (``""``: it would not).
+
+    Link reference definitions (``[label]: https://...``) are global in
+    markdown: one written into a section could take over the links of
+    another (``[label]`` there, or ``[text][label]``), or replace one another
+    section defines. An edit may use and define labels of its own, but not
+    define a label another section defines, nor change how any text outside
+    the section renders.
+    """
+
+    def edited(line: int) -> bool:
+        return section.start <= line < new_end
+
+    added = {label for label, line, _, _ in after.definitions if edited(line)}
+    taken = sorted(added & {label for label, line, _, _ in after.definitions if not edited(line)})
+    if taken:
+        labels = ", ".join(f"[{label.lower()}]" for label in taken[:5])
+        return f"it defines link reference {labels}, which another section defines"
+    old_refs, new_refs = _effective(before), _effective(after)
+    if old_refs == new_refs:  # the usual edit: nothing to render
+        return ""
+    _, full = _parsers()
+    outside = "".join(before.lines[: section.start] + before.lines[section.end :])
+    if full.render(outside, {"references": old_refs}) == full.render(
+        outside, {"references": new_refs}
+    ):
+        return ""
+    changed = sorted(
+        label
+        for label in set(old_refs) | set(new_refs)
+        if old_refs.get(label) != new_refs.get(label)
+    )
+    labels = ", ".join(f"[{label.lower()}]" for label in changed[:5])
+    return f"it would change where links in other sections point ({labels})"
 
 
 def section_diff(

@@ -33,7 +33,7 @@ from typing import Literal
 from typing_extensions import TypedDict
 
 from . import path_guard
-from .errors import BadArgument, BinaryFile, TooLarge
+from .errors import BadArgument, BinaryFile, TooLarge, ToolError
 
 __all__ = [
     "CATEGORIES",
@@ -172,9 +172,13 @@ def category_of(rel_path: str) -> Category:
 
 
 def _classify(
-    run_dir: Path, dir_real: str, entry: os.DirEntry[str]
+    run_dir: Path, dir_real: str, rel_dir: str, entry: os.DirEntry[str]
 ) -> tuple[Literal["file", "dir"], int] | Literal["hidden", "special", "outside"]:
-    """What a directory entry is for the tools, or why it is left out."""
+    """What a directory entry is for the tools, or why it is left out.
+
+    ``dir_real`` is the real path of the *opened* directory (from its
+    descriptor), so a link target is judged from where the entry really is.
+    """
     if path_guard.is_hidden(entry.name) or entry.name in path_guard.DENIED_NAMES:
         return "hidden"
     try:
@@ -186,8 +190,8 @@ def _classify(
             rel_parts = Path(target).relative_to(run_dir).parts
             if any(part in path_guard.DENIED_NAMES for part in rel_parts):
                 return "hidden"
-            st = os.stat(target)
-    except OSError:  # vanished, dangling link, loop
+            st = path_guard.stat_in_run(run_dir, target, f"{rel_dir}{entry.name}")
+    except (OSError, ToolError):  # vanished, dangling link, loop, swapped meanwhile
         return "special"
     if stat.S_ISREG(st.st_mode):
         return "file", st.st_size
@@ -205,13 +209,15 @@ def list_run_files(
     visible: list[FileEntry] = []
     omitted = {"hidden": 0, "special": 0, "outside": 0}
     scanned = 0
+    prefix = "" if guarded.rel == "." else guarded.rel + "/"
     try:
+        dir_real = path_guard.opened_path(fd) or str(guarded.real)
         with os.scandir(fd) as entries:
             for entry in entries:
                 scanned += 1
                 if scanned > MAX_SCAN_ENTRIES:
                     break
-                kind = _classify(run_dir, str(guarded.real), entry)
+                kind = _classify(run_dir, dir_real, prefix, entry)
                 if isinstance(kind, str):
                     omitted[kind] += 1
                     continue
@@ -231,34 +237,64 @@ def list_run_files(
     )
 
 
+class _Walk:
+    """A bounded depth-first walk of the run through directory descriptors."""
+
+    def __init__(self, run_dir: Path, max_scan: int) -> None:
+        self.run_dir = run_dir
+        self.max_scan = max_scan
+        self.scanned = 0
+        self.files: list[tuple[str, int]] = []
+
+    def visit(self, fd: int, rel_dir: str, depth: int) -> bool:
+        """List the open directory ``fd`` and below; ``False`` once the scan is cut."""
+        dir_real = path_guard.opened_path(fd) or str(self.run_dir)
+        subdirs: list[str] = []
+        try:
+            entries = os.scandir(fd)
+        except OSError:  # vanished or unreadable: nothing to list there
+            return True
+        with entries:
+            for entry in entries:
+                self.scanned += 1
+                if self.scanned > self.max_scan:
+                    return False
+                kind = _classify(self.run_dir, dir_real, rel_dir, entry)
+                if isinstance(kind, str):
+                    continue
+                if kind[0] == "file":
+                    self.files.append((f"{rel_dir}{entry.name}", kind[1]))
+                elif not entry.is_symlink() and depth < MAX_SCAN_DEPTH:
+                    subdirs.append(entry.name)
+        for name in subdirs:
+            rel = f"{rel_dir}{name}"
+            try:
+                # O_NOFOLLOW: a directory swapped for a link meanwhile is not entered.
+                child = path_guard.open_child_directory(self.run_dir, fd, name, rel)
+            except ToolError:
+                continue
+            try:
+                if not self.visit(child, rel + "/", depth + 1):
+                    return False
+            finally:
+                os.close(child)
+        return True
+
+
 def _walk_files(run_dir: Path, max_scan: int) -> tuple[list[tuple[str, int]], bool]:
     """Every visible regular file of the run as ``(rel_path, size)``; bounded.
 
-    Directories reached through symbolic links are not entered (no loops, no
-    double counting); linked files inside the run are counted.
+    Directories are entered through descriptors, one level at a time, never
+    through a symbolic link (no loops, no double counting, nothing swapped in
+    from outside); linked files inside the run are counted.
     """
-    files: list[tuple[str, int]] = []
-    pending: list[tuple[str, str, int]] = [(str(run_dir), "", 0)]
-    scanned = 0
-    while pending:
-        dir_real, rel_dir, depth = pending.pop()
-        try:
-            with os.scandir(dir_real) as entries:
-                for entry in entries:
-                    scanned += 1
-                    if scanned > max_scan:
-                        return files, True
-                    kind = _classify(run_dir, dir_real, entry)
-                    if isinstance(kind, str):
-                        continue
-                    rel = f"{rel_dir}{entry.name}"
-                    if kind[0] == "file":
-                        files.append((rel, kind[1]))
-                    elif not entry.is_symlink() and depth < MAX_SCAN_DEPTH:
-                        pending.append((os.path.join(dir_real, entry.name), rel + "/", depth + 1))
-        except OSError:
-            continue
-    return files, False
+    walk = _Walk(run_dir, max_scan)
+    root = path_guard.open_directory(run_dir, path_guard.resolve(run_dir, ".", want="dir"))
+    try:
+        complete = walk.visit(root, "", 0)
+    finally:
+        os.close(root)
+    return walk.files, not complete
 
 
 def describe_run_contents(

@@ -346,6 +346,7 @@ def authoriser_from_settings(settings: Settings, *, require_redis: bool = False)
         public_key_pem=load_public_key(settings),
         is_revoked=revocation,
         runs_root=settings.runs_root,
+        leeway=settings.token_leeway,
     )
 
 

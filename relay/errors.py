@@ -12,6 +12,7 @@ the tools that raise it).
     RelayError
     ├── ConfigError              a setting has a bad value (names the key)
     ├── CodexBinaryError         the Codex CLI is missing or incompatible
+    ├── SandboxUnavailable       the turn sandbox (bubblewrap) cannot be set up here
     ├── RelayUnavailable         Redis or the queue cannot be reached
     │   └── ToolsUnavailable     the MCP tools server did not start
     ├── BadRequest               the request body is malformed
@@ -27,6 +28,9 @@ the tools that raise it).
     ├── TurnInProgress           the session already has a running turn
     │   └── RequeueRefused       a failed job cannot be retried (session gone or moved on)
     ├── RateLimited              too many requests or running turns
+    │   ├── TooManySessions      the user holds the most sessions allowed
+    │   ├── StorageExhausted     the user's sessions hold the most bytes allowed
+    │   ├── BudgetExhausted      the user spent today's token budget
     │   └── TooManyStreams       the user holds as many open event streams as allowed
     ├── InvalidToken             a run token is forged, expired or malformed
     │   ├── TokenRevoked         its session was deleted
@@ -44,6 +48,7 @@ __all__ = [
     "BadParameter",
     "BadRequest",
     "BodyTooLarge",
+    "BudgetExhausted",
     "CodexBinaryError",
     "ConfigError",
     "Forbidden",
@@ -56,8 +61,11 @@ __all__ = [
     "RelayError",
     "RelayUnavailable",
     "RequeueRefused",
+    "SandboxUnavailable",
+    "StorageExhausted",
     "TokenRevoked",
     "TokenScopeError",
+    "TooManySessions",
     "TooManyStreams",
     "ToolsUnavailable",
     "TurnFailed",
@@ -92,6 +100,12 @@ class CodexBinaryError(RelayError):
     """The Codex CLI binary is missing, not executable or incompatible."""
 
     code = "codex_unavailable"
+
+
+class SandboxUnavailable(RelayError):
+    """The turn sandbox cannot be set up here (no bubblewrap, no user namespaces)."""
+
+    code = "sandbox_unavailable"
 
 
 class RelayUnavailable(RelayError):
@@ -195,6 +209,24 @@ class RateLimited(RelayError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManySessions(RateLimited):
+    """The user already holds ``CODEX_RELAY_MAX_SESSIONS_PER_USER`` sessions."""
+
+    code = "too_many_sessions"
+
+
+class StorageExhausted(RateLimited):
+    """The user's sessions hold ``CODEX_RELAY_MAX_STORED_BYTES_PER_USER`` bytes or more."""
+
+    code = "storage_exhausted"
+
+
+class BudgetExhausted(RateLimited):
+    """The user spent ``CODEX_RELAY_DAILY_TOKEN_BUDGET`` tokens today (UTC)."""
+
+    code = "budget_exhausted"
 
 
 class TooManyStreams(RateLimited):

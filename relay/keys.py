@@ -79,6 +79,10 @@ class RelayKeys:
         """Counter of a user's chat requests in one rate-limit window."""
         return f"{self.prefix}rate:{user}:{window}"
 
+    def tokens(self, day: str) -> str:
+        """Hash of the tokens each user spent on ``day`` (UTC ``YYYY-MM-DD``)."""
+        return f"{self.prefix}tokens:{day}"
+
     def metrics(self) -> str:
         """Hash of the relay's counters and histogram buckets."""
         return f"{self.prefix}metrics"

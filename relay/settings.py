@@ -106,14 +106,34 @@ class Settings:
     )  # fmt: skip
     sandbox: str = setting(
         "workspace-write",
-        "Codex's sandbox for the agent's shell commands.",
+        "Codex's own sandbox for the agent's shell commands (tier `read` always gets "
+        "`read-only`); `danger-full-access` needs `CODEX_RELAY_TURN_SANDBOX=off`.",
         choices=("read-only", "workspace-write", "danger-full-access"),
     )
+    turn_sandbox: str = setting(
+        "on",
+        "Run each turn's Codex in a bubblewrap sandbox that shows it only its own run, home "
+        "and `/tmp` (`off`: trusted single-user setups only; logged loudly on every turn).",
+        choices=("on", "off"),
+    )
+    bwrap: str | None = setting(
+        None,
+        "Path of the bubblewrap binary for the turn sandbox (unset: `bwrap` on PATH, else "
+        "the one the Codex package ships).",
+    )
+    sandbox_read_only_paths: str | None = setting(
+        None,
+        "Extra host paths (separated by `:`) that every turn's sandbox shows read-only at "
+        "the same place, such as shared tools or reference data.",
+    )
     profile_text: str | None = setting(
-        None, "The agent's profile: text placed before every prompt (host-configurable)."
+        None,
+        "The agent's profile: text Codex gets as developer instructions on every turn, apart "
+        "from the user's message (host-configurable).",
     )
     work_dir: str | None = setting(
-        None, "Directory for the per-turn Codex homes (unset: the system temp dir)."
+        None,
+        "Directory for the per-turn Codex homes and temporary dirs (unset: the system temp dir).",
     )
     mcp_transport: str = setting(
         "http",
@@ -141,6 +161,13 @@ class Settings:
         None,
         "PEM of the matching public key (workers and MCP tools verify with it).",
         from_file=True,
+    )
+
+    token_leeway: float = setting(
+        10.0,
+        "Seconds of clock skew allowed when a run token is verified (its `iat` and `exp`), "
+        "for web and worker hosts whose clocks differ a little.",
+        non_negative=True,
     )
 
     # -- Turns -------------------------------------------------------------
@@ -171,8 +198,10 @@ class Settings:
         positive=True,
     )  # fmt: skip
     max_thread_archive_bytes: int = setting(
-        32 * 1024 * 1024,
-        "Largest archive of a Codex thread kept for resuming, in bytes.",
+        8 * 1024 * 1024,
+        "Largest Codex thread (its rollout, uncompressed) kept for resuming, in bytes: a busy "
+        "50-turn thread weighs 0.7 MiB (`benchmarks/thread_archive_size.py`), so this leaves "
+        "room for long tool outputs; a larger thread starts anew, saying so.",
         positive=True,
     )
 
@@ -197,6 +226,24 @@ class Settings:
         30, "Chat requests a user may send per minute.", positive=True
     )
     max_running_turns: int = setting(3, "Turns one user may have running at once.", positive=True)
+    max_sessions_per_user: int = setting(
+        50,
+        "Live sessions (conversations) one user may keep, across all runs; one more answers "
+        "429 `too_many_sessions`.",
+        positive=True,
+    )
+    max_stored_bytes_per_user: int = setting(
+        256 * 1024 * 1024,
+        "Bytes one user's sessions may hold in Redis (event logs and thread archives, as "
+        "`MEMORY USAGE` counts them); over it, a turn answers 429 `storage_exhausted`.",
+        positive=True,
+    )
+    daily_token_budget: int = setting(
+        5_000_000,
+        "Tokens (input + output, summed from `usage` events) one user may spend per UTC day; "
+        "over it, a turn answers 429 `budget_exhausted` until midnight UTC (`0`: no budget).",
+        non_negative=True,
+    )
 
     # -- Web ---------------------------------------------------------------
     url_prefix: str = setting(

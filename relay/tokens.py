@@ -1,12 +1,22 @@
 """Run-scoped tokens: claims, key pairs and verification (no Flask here).
 
 A run token is an EdDSA (Ed25519) JWT minted by the web process for one
-turn. Only the web process holds the private key; workers and the MCP tools
-verify with the public key, so nothing the agent can read lets it mint a
-token. Verification requires ``exp``, ``iat``, ``jti``, ``sub``, ``runid``,
-``config``, ``session`` and ``tier``, and the audience ``codex-relay-mcp``;
-any other algorithm (``none``, HS256 with the public key as secret, RS256)
-is refused.
+turn, with PyJWT and the relay's own key (``CODEX_RELAY_JWT_PRIVATE_KEY``);
+nothing of the host's own JWT setup (flask-jwt-extended or other) is used or
+changed. Only the web process holds the private key; workers and the MCP
+tools verify with the public key, so nothing the agent can read lets it mint
+a token.
+
+A run token is not a login, and a login is not a run token: it carries the
+user in a ``user`` claim and no ``sub``, so flask-jwt-extended (which needs
+its identity claim, ``sub``) refuses it on every ``@jwt_required`` route even
+if the host used the same key; and its ``type`` is :data:`TOKEN_TYPE`, which
+verification requires, so a host's access token is never taken for one.
+Verification requires ``exp``, ``iat``, ``jti``, ``user``, ``type``,
+``runid``, ``config``, ``session`` and ``tier``, and the audience
+``codex-relay-mcp``; any other algorithm (``none``, HS256 with the public key
+as secret, RS256) is refused. ``leeway`` allows for clock skew between the
+web process that signs and the workers that verify.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ __all__ = [
     "AUDIENCE",
     "TIERS",
     "TOKEN_MARGIN",
+    "TOKEN_TYPE",
     "RunClaims",
     "generate_keypair",
     "sign_run_token",
@@ -37,17 +48,20 @@ __all__ = [
 
 ALGORITHM = "EdDSA"
 AUDIENCE = "codex-relay-mcp"
+#: The ``type`` claim of every run token.
+TOKEN_TYPE = "codex-relay-run"
 #: Tiers in increasing order of power.
 TIERS = ("read", "edit")
 #: Seconds a run token outlives the turn timeout (queue wait, clock skew).
 TOKEN_MARGIN = 300
-_REQUIRED = ["exp", "iat", "jti", "sub", "aud", "runid", "config", "session", "tier"]
+_REQUIRED = ["exp", "iat", "jti", "user", "type", "aud", "runid", "config", "session", "tier"]
 
 
 @dataclass(frozen=True)
 class RunClaims:
     """The verified claims of a run token."""
 
+    #: The user the token acts for (its ``user`` claim).
     sub: str
     runid: str
     config: str
@@ -89,10 +103,12 @@ def generate_keypair() -> tuple[str, str]:
 def run_claims(
     user: str, runid: str, config: str, session: str, tier: str, run_dir: str = ""
 ) -> dict[str, Any]:
-    """The custom claims of a run token (``sub``/``exp``/``iat``/``jti`` aside)."""
+    """The claims of a run token that say what it is for (``exp``/``iat``/``jti`` aside)."""
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}")
     claims: dict[str, Any] = {
+        "type": TOKEN_TYPE,
+        "user": user,
         "runid": runid,
         "config": config,
         "session": session,
@@ -115,10 +131,10 @@ def sign_run_token(
     lifetime: float,
     run_dir: str = "",
 ) -> str:
-    """Mint a run token with PyJWT (the web app mints through flask-jwt-extended)."""
+    """Mint a run token with PyJWT and the relay's private key (see the module docstring)."""
     now = int(time.time())
     payload = run_claims(user, runid, config, session, tier, run_dir)
-    payload.update(sub=user, iat=now, exp=now + int(lifetime), jti=secrets.token_hex(16))
+    payload.update(iat=now, exp=now + int(lifetime), jti=secrets.token_hex(16))
     return jwt.encode(payload, private_key_pem, algorithm=ALGORITHM)
 
 
@@ -143,14 +159,16 @@ def verify_run_token(
         raise InvalidToken("The run token has expired.") from None
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(f"The run token is not valid ({type(exc).__name__}).") from None
-    for name in ("sub", "runid", "config", "session", "tier", "jti"):
+    for name in ("user", "runid", "config", "session", "tier", "jti"):
         if not isinstance(payload.get(name), str) or not payload[name]:
             raise InvalidToken(f"The run token's '{name}' claim is missing or empty.")
+    if payload["type"] != TOKEN_TYPE:
+        raise InvalidToken("This is not a run token (wrong 'type').")
     if payload["tier"] not in TIERS:
         raise InvalidToken("The run token has an unknown tier.")
     run_dir = payload.get("run_dir", "")
     claims = RunClaims(
-        sub=payload["sub"],
+        sub=payload["user"],
         runid=payload["runid"],
         config=payload["config"],
         session=payload["session"],

@@ -101,7 +101,6 @@ def relay_env(
         "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
         "CODEX_RELAY_WORK_DIR": str(tmp_path / "work"),
         "CODEX_RELAY_MCP_TRANSPORT": "off",
-        "CODEX_RELAY_SANDBOX": "danger-full-access",
         "CODEX_RELAY_TURN_TIMEOUT": "60",
         "CODEX_RELAY_IDLE_TIMEOUT": "30",
         "CODEX_RELAY_KILL_GRACE": "0.5",
@@ -130,7 +129,6 @@ def stack_base_env(
             "CODEX_RELAY_MODEL_CATALOG": model_catalog,
             "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
             "CODEX_RELAY_MCP_TRANSPORT": "http",
-            "CODEX_RELAY_SANDBOX": "danger-full-access",
             "CODEX_RELAY_TURN_TIMEOUT": "60",
             "CODEX_RELAY_IDLE_TIMEOUT": "45",
             "CODEX_RELAY_KILL_GRACE": "0.5",
@@ -301,14 +299,16 @@ def codex_processes(binary: str, under: Path | None = None) -> list[int]:
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_codex(request: pytest.FixtureRequest) -> Iterator[None]:
+def _no_leftover_codex(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Every test that runs Codex must leave no Codex process behind."""
     yield
     if "codex_bin" not in request.fixturenames:
         return
     binary = request.getfixturevalue("codex_bin")
     # Only this test session's Codex processes: they work in its temporary run directories.
-    ours = request.getfixturevalue("tmp_path_factory").getbasetemp()
+    ours = tmp_path_factory.getbasetemp()
     deadline = time.monotonic() + 3
     while codex_processes(binary, ours):
         if time.monotonic() > deadline:
@@ -317,21 +317,31 @@ def _no_leftover_codex(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def app(relay_env: dict[str, str], keypair: tuple[str, str], run_dir: Path) -> Any:
-    """The demo host app (``cli.demo_app``) over the test run's root.
+def make_app(relay_env: dict[str, str], keypair: tuple[str, str], run_dir: Path) -> Any:
+    """``make_app(**config)``: the demo host app over the test run's root, configured.
 
     Only the web app gets the private key (through its config), as in production.
     """
     from cli.demo_app import create_app
 
-    return create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-        }
-    )
+    def make(**config: Any) -> Any:
+        return create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "test-secret",
+                "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+                "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+                **config,
+            }
+        )
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Any) -> Any:
+    """The demo host app (``cli.demo_app``) over the test run's root."""
+    return make_app()
 
 
 @pytest.fixture

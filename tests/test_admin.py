@@ -155,6 +155,24 @@ def test_viewers_and_admins_see_every_session(client, auth, turns, user):
     assert alice.id in page.get_data(as_text=True)
 
 
+def test_admin_views_show_each_users_usage_against_the_limits(client, auth, turns):
+    from relay.fair_use import FairUse
+
+    turns.new_session("alice")
+    turns.new_session("alice")
+    turns.new_session("bob")
+    FairUse(turns.rt).add_tokens("bob", 12_345)
+    auth.login("watcher")
+    usage = {u["user"]: u for u in client.get("/agent/admin/sessions.json").get_json()["usage"]}
+    assert set(usage) == {"alice", "bob"}
+    assert usage["alice"]["sessions"] == 2 and usage["alice"]["max_sessions"] == 50
+    assert usage["bob"]["tokens_today"] == 12_345
+    assert usage["bob"]["daily_token_budget"] == 5_000_000
+    page = client.get("/agent/admin/").get_data(as_text=True)
+    assert "Usage against the limits" in page
+    assert "2 / 50" in page and "12,345 / 5,000,000" in page and "/ 256.0 MiB" in page
+
+
 def test_sessions_page_escapes_what_users_control(client, auth, turns):
     turns.rt.sessions.create("<script>x</script>", "run-1", "default", "read", "/tmp")
     auth.login("root")

@@ -29,6 +29,7 @@ HELP = [
     ["sessions", "show"],
     ["sessions", "stop"],
     ["sessions", "delete"],
+    ["usage"],
     ["cleanup"],
     ["check"],
 ]
@@ -192,10 +193,44 @@ def test_check_passes_on_a_good_configuration(relay_env, keypair):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    for item in ("configuration", "redis", "codex", "keys", "mcp"):
+    for item in ("configuration", "redis", "codex", "sandbox", "keys", "mcp"):
         assert any(line.startswith("ok") and f" {item} " in line for line in lines), item
     assert "initialize answered" in result.stdout
+    assert "Codex's sandbox nested inside" in result.stdout
     assert "BEGIN" not in result.stdout
+
+
+def test_check_fails_where_the_turn_sandbox_cannot_be_made(relay_env):
+    # A real machine without user namespaces: `check` runs inside a bubblewrap
+    # that forbids creating more (--disable-userns).
+    no_userns = ["bwrap", "--unshare-user", "--disable-userns", "--dev-bind", "/", "/", "--"]
+    result = subprocess.run(
+        [*no_userns, sys.executable, "-m", "cli", "check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    (failed,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert " sandbox " in failed and "user namespaces" in failed
+    assert any(line.startswith("ok") and " codex " in line for line in result.stdout.splitlines())
+
+
+def test_usage_shows_each_users_use_against_the_limits(turns):
+    session = turns.new_session(user="alice")
+    turns.start(session, "#scenario:hello")
+    turns.work()
+    turns.new_session(user="bob")
+    table = cli("usage", env={"CODEX_RELAY_MAX_SESSIONS_PER_USER": "1"})
+    assert table.returncode == 0, table.stderr
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+    assert set(rows) == {"alice", "bob"}
+    assert "1 / 1" in rows["alice"] and " KiB / 256.0 MiB" in rows["alice"]
+    as_json = json.loads(cli("usage", "--json", "--user", "alice").stdout)
+    (alice,) = as_json
+    assert alice["sessions"] == 1 and alice["tokens_today"] > 0
+    assert alice["daily_token_budget"] == 5_000_000 and alice["stored_bytes"] > 0
 
 
 def test_check_fails_with_a_bad_codex_binary(relay_env, tmp_path):

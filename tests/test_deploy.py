@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -280,3 +281,103 @@ def test_the_dockerfiles_codex_install_step_works_as_a_plain_process(tmp_path):
     link.symlink_to(printed)
     version = subprocess.run([str(link), "--version"], capture_output=True, text=True, check=True)
     assert "0.169.0" in version.stdout
+
+
+# -- the turn sandbox in a container ----------------------------------------------
+
+SECCOMP = ROOT / "deploy" / "worker-seccomp.json"
+#: What bubblewrap needs, which Docker's default profile keeps for CAP_SYS_ADMIN.
+SANDBOX_SYSCALLS = ("unshare", "clone", "clone3", "mount", "umount2", "pivot_root", "setns")
+#: A sample of the global kernel state the profile keeps out of the worker's reach.
+GLOBAL_STATE = ("kexec_load", "init_module", "bpf", "keyctl", "ptrace", "perf_event_open")
+
+
+def test_the_worker_gets_the_least_that_runs_the_turn_sandbox(compose):
+    worker = compose["services"]["worker"]
+    assert worker["security_opt"] == [
+        "seccomp=./deploy/worker-seccomp.json",
+        "apparmor=unconfined",
+        "systempaths=unconfined",
+        "no-new-privileges:true",
+    ]
+    assert worker["cap_drop"] == ["ALL"]
+    assert not {"privileged", "cap_add", "devices", "user"} & set(worker)
+    web = compose["services"]["web"]
+    assert not {"security_opt", "privileged", "cap_add"} & set(web)  # the web needs none
+
+
+def test_the_workers_seccomp_profile_denies_global_kernel_state_only():
+    profile = json.loads(SECCOMP.read_text())
+    assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
+    (rule,) = profile["syscalls"]
+    assert rule["action"] == "SCMP_ACT_ERRNO" and rule["errnoRet"] == 1
+    assert set(GLOBAL_STATE) <= set(rule["names"])
+    assert not set(SANDBOX_SYSCALLS) & set(rule["names"])
+
+
+def test_the_image_and_ci_install_debians_bubblewrap():
+    assert "bubblewrap" in (ROOT / "Dockerfile").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "command -v bwrap >/dev/null || need+=(bubblewrap)" in ci  # only when missing
+
+
+#: Loads the profile's rules with libseccomp (as Docker would), shows a denied call
+#: working before and refused after, drops to the image's unprivileged user, and
+#: execs the worker's sandbox probe.
+_UNDER_PROFILE = r"""
+import ctypes, json, os, sys
+lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+libc = ctypes.CDLL(None, use_errno=True)
+lib.seccomp_init.restype = ctypes.c_void_p
+lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+profile = json.load(open(sys.argv[1]))
+keyctl = lib.seccomp_syscall_resolve_name(b"keyctl")
+print("keyctl before:", libc.syscall(keyctl, 0, -4, 0) >= 0)
+ctx = ctypes.c_void_p(lib.seccomp_init(ctypes.c_uint32(0x7FFF0000)))
+for rule in profile["syscalls"]:
+    action = 0x00050000 | rule["errnoRet"]
+    for name in rule["names"]:
+        number = lib.seccomp_syscall_resolve_name(name.encode())
+        if number >= 0:
+            assert lib.seccomp_rule_add(ctx, ctypes.c_uint32(action), number, 0) == 0, name
+assert lib.seccomp_load(ctx) == 0
+denied = libc.syscall(keyctl, 0, -4, 0) == -1 and ctypes.get_errno() == 1
+print("keyctl after:", "EPERM" if denied else "allowed", flush=True)
+os.setgroups([])
+os.setgid(10001)
+os.setuid(10001)
+env = json.loads(sys.argv[2])
+os.execve(sys.argv[3], sys.argv[3:], env)
+"""
+
+
+@pytest.mark.parametrize("which", ["system", "vendored"])
+def test_the_sandbox_works_unprivileged_under_the_workers_seccomp_profile(codex_bin, which):
+    from bootstrap.codex_home import CodexHome
+    from bootstrap.sandbox import PROBE_OUTPUT, probe_launch, vendored_bwrap
+    from relay.settings import load_settings
+
+    bwrap = shutil.which("bwrap") if which == "system" else vendored_bwrap(codex_bin)
+    assert bwrap, f"no {which} bwrap"
+    work = Path(tempfile.mkdtemp(prefix="codex-relay-seccomp-"))
+    try:
+        work.chmod(0o755)  # the image's user (10001) must reach its turn directory
+        settings = load_settings({"CODEX_RELAY_WORK_DIR": str(work)})
+        home = CodexHome(settings, "seccomp-probe")
+        launch = probe_launch(settings, codex_bin, home, bwrap)
+        for path in [home.root, *home.root.rglob("*")]:
+            os.chown(path, 10001, 10001)
+        result = subprocess.run(
+            [sys.executable, "-c", _UNDER_PROFILE, str(SECCOMP), json.dumps(launch.env)]
+            + launch.argv,
+            cwd=launch.cwd,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out = result.stdout.decode()
+    assert "keyctl before: True" in out and "keyctl after: EPERM" in out
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert PROBE_OUTPUT.decode() in out

@@ -624,12 +624,14 @@ def _run_codex(
     """Runs one ``codex exec --json`` turn against ``server``; returns exit code and events."""
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(codex_model_catalog()))
-    (tmp_path / "home").mkdir(exist_ok=True)
-    (tmp_path / "work").mkdir(exist_ok=True)
+    for name in ("home", "work", "tmp"):
+        (tmp_path / name).mkdir(exist_ok=True)
     args = [codex_bin, "exec", "--json", "--skip-git-repo-check", "-s", "workspace-write"]
     args += ["-C", str(tmp_path / "work"), "-c", 'approval_policy="never"', "-m", "devmodel"]
     args += codex_config_overrides(server.base_url, catalog_path=str(catalog))
-    env = dict(os.environ, CODEX_HOME=str(tmp_path / "home"))
+    # A temporary directory beside CODEX_HOME, not above it: with a system bwrap,
+    # Codex 0.169.0 will not create its sandbox helper under the temporary directory.
+    env = dict(os.environ, CODEX_HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path / "tmp"))
     result = subprocess.run(
         [*args, "-"], input=prompt, capture_output=True, text=True, env=env, timeout=30
     )

@@ -197,10 +197,27 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
         "cancel_unknown_session",
         "POST",
         f"{RUN}/sessions/{UNKNOWN_SID}/cancel",
-        {},
+        {"json": {}},
         404,
         "not_found",
     ),
+    (
+        "cancel_form_encoded",
+        "POST",
+        f"{RUN}/sessions/{{sid}}/cancel",
+        {"data": {"x": "1"}},
+        400,
+        "bad_request",
+    ),
+    (
+        "cancel_text_plain",
+        "POST",
+        f"{RUN}/sessions/{{sid}}/cancel",
+        {"data": "x", "content_type": "text/plain"},
+        400,
+        "bad_request",
+    ),
+    ("cancel_no_body", "POST", f"{RUN}/sessions/{{sid}}/cancel", {}, 400, "bad_request"),
     ("state_of_malformed_session_id", "GET", f"{RUN}/sessions/not-a-session", {}, 404, "not_found"),
     ("delete_unknown_session", "DELETE", f"{RUN}/sessions/{UNKNOWN_SID}", {}, 404, "not_found"),
     (
@@ -298,3 +315,16 @@ def test_a_message_of_exactly_the_limit_is_accepted(client, auth):
     auth.login("alice")
     response = client.post(CHAT, json={"message": "x" * 16_000})
     assert response.status_code == 202
+
+
+def test_a_cross_site_form_cannot_cancel_a_turn_but_the_panels_requests_can(client, sid):
+    cancel = f"{RUN}/sessions/{sid}/cancel"
+    forged = client.post(cancel, data={"anything": "1"})  # what a form on another site sends
+    assert (
+        forged.status_code == 400
+        and "X-Codex-Relay-Request" in forged.get_json()["error"]["message"]
+    )
+    assert client.get(f"{RUN}/sessions/{sid}").get_json()["running_turn"] == 1  # still queued
+    with_header = client.post(cancel, headers={"X-Codex-Relay-Request": "1"})
+    assert with_header.status_code == 202 and with_header.get_json()["cancelling"] is True
+    assert client.post(cancel, json={}).status_code == 202  # the panel sends JSON

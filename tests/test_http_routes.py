@@ -11,7 +11,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -197,7 +196,7 @@ def test_cancel_answers_202_and_the_turn_ends_cancelled(client, auth, turns):
     try:
         record = turns.rt.sessions.get(body["session_id"])
         turns.wait_for(record, "turn.started", timeout=30)
-        response = client.post(body["cancel_url"])
+        response = client.post(body["cancel_url"], json={})
         assert response.status_code == 202
         assert response.get_json() == {"session_id": body["session_id"], "cancelling": True}
         events = _events(_read_sse(client, body["events_url"], _completed(1)))
@@ -211,7 +210,7 @@ def test_cancel_with_no_turn_running_answers_202_and_cancels_nothing(client, aut
     auth.login("alice")
     body = _start(client)
     _worked(turns)
-    response = client.post(body["cancel_url"])
+    response = client.post(body["cancel_url"], json={})
     assert response.status_code == 202
     assert response.get_json()["cancelling"] is False
 
@@ -450,7 +449,9 @@ def test_other_user_gets_404_for_a_session_on_every_session_route(client, auth, 
     bob = app.test_client()
     bob.post("/demo/login", json={"user": "bob"})
     for method, url in _session_urls(sid):
-        _error(bob.open(url, method=method), 404, "not_found")
+        _error(
+            bob.open(url, method=method, json={} if method == "POST" else None), 404, "not_found"
+        )
     _error(_chat(bob, "#scenario:hello", sid), 404, "not_found")
     assert client.get(f"{RUN}/sessions/{sid}").status_code == 200
 
@@ -461,7 +462,9 @@ def test_same_session_id_under_another_run_gets_404(client, auth, run_dir):
     sid = _start(client)["session_id"]
     other = "/runs/run-2/default/agent"
     for method, url in _session_urls(sid, other):
-        _error(client.open(url, method=method), 404, "not_found")
+        _error(
+            client.open(url, method=method, json={} if method == "POST" else None), 404, "not_found"
+        )
     _error(_chat(client, "#scenario:hello", sid, run=other), 404, "not_found")
     assert client.get(f"{RUN}/sessions/{sid}").status_code == 200
 
@@ -473,7 +476,11 @@ def test_unauthenticated_requests_get_401(client, auth):
     _error(_chat(client, "hi"), 401, "not_authenticated")
     _error(client.get(f"{RUN}/sessions"), 401, "not_authenticated")
     for method, url in _session_urls(sid):
-        _error(client.open(url, method=method), 401, "not_authenticated")
+        _error(
+            client.open(url, method=method, json={} if method == "POST" else None),
+            401,
+            "not_authenticated",
+        )
 
 
 def test_unknown_run_gets_404(client, auth):
@@ -485,20 +492,8 @@ def test_unknown_run_gets_404(client, auth):
 # -- limits --------------------------------------------------------------------
 
 
-def _limited_app(keypair: tuple[str, str], run_dir: Path, **config: Any) -> Any:
-    return create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "x",
-            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-            **config,
-        }
-    )
-
-
-def test_too_many_messages_a_minute_get_429_with_retry_after(relay_env, keypair, run_dir):
-    app = _limited_app(keypair, run_dir, CODEX_RELAY_RATE_LIMIT_PER_MINUTE=2)
+def test_too_many_messages_a_minute_get_429_with_retry_after(make_app):
+    app = make_app(CODEX_RELAY_RATE_LIMIT_PER_MINUTE=2)
     client = app.test_client()
     client.post("/demo/login", json={"user": "alice"})
     assert _chat(client, "#scenario:hello").status_code == 202
@@ -511,8 +506,8 @@ def test_too_many_messages_a_minute_get_429_with_retry_after(relay_env, keypair,
     assert _chat(other, "#scenario:hello").status_code == 202
 
 
-def test_more_running_turns_than_allowed_get_429(relay_env, keypair, run_dir):
-    app = _limited_app(keypair, run_dir, CODEX_RELAY_MAX_RUNNING_TURNS=1)
+def test_more_running_turns_than_allowed_get_429(make_app):
+    app = make_app(CODEX_RELAY_MAX_RUNNING_TURNS=1)
     client = app.test_client()
     client.post("/demo/login", json={"user": "alice"})
     first = _chat(client, "#scenario:hello")

@@ -26,10 +26,10 @@ from relay.errors import InvalidToken, TokenRevoked
 from relay.tokens import AUDIENCE, generate_keypair, verify_run_token
 
 RUN = "/runs/run-1/default/agent"
-DESIGN_CLAIMS = {"sub", "runid", "config", "session", "tier", "jti", "iat", "exp", "aud"}
-#: Claims flask-jwt-extended adds on its own (``csrf`` while JWT_COOKIE_CSRF_PROTECT is on,
-#: its default), and the signed run directory the MCP side reads.
-TOLERATED_EXTRA = {"nbf", "type", "fresh", "csrf", "run_dir"}
+#: DESIGN's claims, with the user in ``user`` rather than ``sub`` and a ``type`` (README).
+DESIGN_CLAIMS = {"user", "type", "runid", "config", "session", "tier", "jti", "iat", "exp", "aud"}
+#: The signed run directory the MCP side reads.
+TOLERATED_EXTRA = {"run_dir"}
 
 
 def _b64(data: bytes) -> str:
@@ -57,7 +57,8 @@ def _payload(token: str) -> dict[str, Any]:
 def _valid_payload(session: str = "a" * 32, **changes: Any) -> dict[str, Any]:
     now = int(time.time())
     payload = {
-        "sub": "alice",
+        "type": "codex-relay-run",
+        "user": "alice",
         "runid": "run-1",
         "config": "default",
         "session": session,
@@ -93,7 +94,8 @@ def test_the_token_carries_the_design_claims_and_nothing_secret(minted, run_dir)
     payload = _payload(token)
     assert DESIGN_CLAIMS <= set(payload)
     assert set(payload) - DESIGN_CLAIMS <= TOLERATED_EXTRA, set(payload) - DESIGN_CLAIMS
-    assert payload["aud"] == "codex-relay-mcp"
+    assert payload["aud"] == "codex-relay-mcp" and payload["type"] == "codex-relay-run"
+    assert "sub" not in payload  # so flask-jwt-extended never takes it for a login
     assert payload["session"] == session and payload["runid"] == "run-1"
     assert payload.get("run_dir", str(run_dir)) == str(run_dir)
 
@@ -200,7 +202,7 @@ def test_token_without_audience_is_refused(keypair):
     [
         ("runid", "run-2"),
         ("tier", "edit"),
-        ("sub", "mallory"),
+        ("user", "mallory"),
         ("exp", 9_999_999_999),
     ],
 )
@@ -214,6 +216,27 @@ def test_tampered_claims_with_the_original_signature_are_refused(minted, keypair
         verify_run_token(forged, keypair[1])
 
 
+@pytest.mark.parametrize("kind", ["access", "refresh", None])
+def test_a_login_token_signed_with_the_same_key_is_not_a_run_token(keypair, kind):
+    # What flask-jwt-extended mints (sub, type access/refresh), had a host reused the key.
+    login = _valid_payload(type=kind, user=None, sub="alice", fresh=False)
+    token = jwt.encode(login, keypair[0], algorithm="EdDSA")
+    with pytest.raises(InvalidToken):
+        verify_run_token(token, keypair[1])
+
+
+@pytest.mark.parametrize("skew", [-8, 8])
+def test_a_few_seconds_of_clock_skew_are_allowed_by_the_leeway(keypair, skew):
+    now = int(time.time()) + skew  # the web host's clock runs ahead or behind
+    ahead = _valid_payload(iat=now, exp=now + 600 if skew > 0 else int(time.time()) - 4)
+    token = jwt.encode(ahead, keypair[0], algorithm="EdDSA")
+    with pytest.raises(InvalidToken):
+        verify_run_token(token, keypair[1])
+    assert verify_run_token(token, keypair[1], leeway=10).sub == "alice"
+    with pytest.raises(InvalidToken):
+        verify_run_token(token, keypair[1], leeway=2)
+
+
 def test_token_signed_by_another_ed25519_key_is_refused(keypair):
     other_private, _ = generate_keypair()
     token = jwt.encode(_valid_payload(), other_private, algorithm="EdDSA")
@@ -222,7 +245,7 @@ def test_token_signed_by_another_ed25519_key_is_refused(keypair):
 
 
 def test_token_missing_a_run_claim_is_refused(keypair):
-    for claim in ("runid", "config", "session", "tier", "jti", "sub", "iat"):
+    for claim in ("runid", "config", "session", "tier", "jti", "user", "type", "iat"):
         token = jwt.encode(_valid_payload(**{claim: None}), keypair[0], algorithm="EdDSA")
         with pytest.raises(InvalidToken):
             verify_run_token(token, keypair[1])

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from bootstrap.codex_command import codex_package_dir
 from cli.embedded_redis import EmbeddedRedis
 from relay.reaper import reap_stale_turns
 from relay.turns import cancel_turn
@@ -266,12 +267,20 @@ def test_lost_thread_state_starts_a_new_thread_and_says_so(turns, redis_client):
     assert _only(second, "turn.started")["thread_id"] != first_thread
 
 
-def _wrapper(tmp_path: Path, codex_bin: str, body: str) -> str:
-    """A shell script standing in front of the real Codex binary (to break it on purpose)."""
-    script = tmp_path / "codex-wrapper"
+def _wrapper(tmp_path: Path, codex_bin: str, body: str) -> dict[str, str]:
+    """Settings that put a shell script in front of the real Codex (to break it on purpose).
+
+    The turn sandbox shows the script (the configured Codex binary); the real
+    Codex it runs is shown too, as an extra read-only path.
+    """
+    script = tmp_path / "wrapper" / "codex-wrapper"
+    script.parent.mkdir()
     script.write_text(f"#!/bin/sh\n{body}\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return str(script)
+    return {
+        "CODEX_RELAY_CODEX_BIN": str(script),
+        "CODEX_RELAY_SANDBOX_READ_ONLY_PATHS": codex_package_dir(codex_bin),
+    }
 
 
 def test_non_json_stdout_becomes_a_bad_output_error_and_the_turn_goes_on(
@@ -287,7 +296,7 @@ exec "{codex_bin}" "$@"''',
     )
     session = turns.new_session()
     turns.start(session, "#scenario:hello")
-    turns.work({"CODEX_RELAY_CODEX_BIN": wrapper})
+    turns.work(wrapper)
     events = turns.events(session)
     bad = [e for e in events if e["type"] == "error"]
     assert [e["code"] for e in bad] == ["bad_output", "bad_output"]
@@ -306,7 +315,7 @@ exec "{codex_bin}" "$@"''',
     )
     session = turns.new_session()
     turns.start(session, "#scenario:hello")
-    turns.work({"CODEX_RELAY_CODEX_BIN": wrapper})
+    turns.work(wrapper)
     events = turns.events(session)
     error = _only(events, "error")
     assert error["code"] == "codex_failed"
@@ -321,6 +330,10 @@ def test_worker_refuses_to_start_without_a_codex_binary(turns):
 
 
 def test_secrets_never_reach_the_agents_shell(turns, devmodel, keypair):
+    # The weakest configuration, so the command can read Codex's own environment:
+    # no turn sandbox and no Codex sandbox. Codex's environment is built from
+    # scratch, so even then neither holds a relay secret.
+    weakest = {"CODEX_RELAY_TURN_SANDBOX": "off", "CODEX_RELAY_SANDBOX": "danger-full-access"}
     devmodel.add_scenario(
         "env",
         [
@@ -336,7 +349,7 @@ def test_secrets_never_reach_the_agents_shell(turns, devmodel, keypair):
     api_key = {"OPENAI_API_KEY": "sk-test-do-not-leak-1234"}
     session = turns.new_session()
     turns.start(session, "#scenario:env")
-    turns.work(relay_secrets, api_key)
+    turns.work(relay_secrets, api_key, weakest)
     output = _only(turns.events(session), "tool.completed")["tool"]["output"]
     shell_env, codex_env = output.split("---CODEX---")
     assert "PATH=" in shell_env and "CODEX_HOME=" in codex_env  # both really printed
@@ -403,7 +416,7 @@ def test_unusable_thread_archive_starts_a_new_thread_and_says_so(turns, redis_cl
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         data = b"garbage\n"
-        info = tarfile.TarInfo(f"2026/01/01/rollout-x-{thread_id}.jsonl")
+        info = tarfile.TarInfo(f"2026/01/01/rollout-2026-01-01T00-00-00-{thread_id}.jsonl")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
     redis_client.set(turns.rt.keys.codex_state(session.id), buffer.getvalue())

@@ -219,7 +219,7 @@ def test_requests_answer_and_events_reach_every_stream_while_300_are_open(
         sid = chat["session_id"]
         assert web.request("GET", f"/runs/run-1/default/agent/sessions/{sid}", users[0])[0] == 200
         status, cancel, _ = web.request(
-            "POST", f"/runs/run-1/default/agent/sessions/{sid}/cancel", users[0]
+            "POST", f"/runs/run-1/default/agent/sessions/{sid}/cancel", users[0], {}
         )
         assert status == 202 and cancel["cancelling"] is True
         assert web.request("GET", "/agent/health")[0] in (200, 503)  # 503: no worker here

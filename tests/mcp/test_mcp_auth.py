@@ -42,7 +42,8 @@ def _b64(data: bytes) -> str:
 def _claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
     claims: dict[str, Any] = {
-        "sub": "ada",
+        "type": "codex-relay-run",
+        "user": "ada",
         "runid": RUNID,
         "config": "default",
         "session": "s-1",
@@ -133,7 +134,7 @@ def test_token_without_audience_is_refused(
     refused(jwt.encode(_claims(aud=None), keypair[0], algorithm="EdDSA"))
 
 
-@pytest.mark.parametrize("claim", ["sub", "runid", "session", "tier", "jti", "config"])
+@pytest.mark.parametrize("claim", ["user", "type", "runid", "session", "tier", "jti", "config"])
 def test_token_missing_a_required_claim_is_refused(
     refused: Callable[[str], str], keypair: tuple[str, str], claim: str
 ) -> None:
@@ -174,13 +175,36 @@ def test_token_of_another_run_cannot_reach_this_run(
 
 
 def test_the_signed_run_dir_claim_names_the_run_directory(
-    make_tools: Callable[..., ToolClient], mint: Callable[..., str], tmp_path: Path
+    make_tools: Callable[..., ToolClient], mint: Callable[..., str], runs_root: Path
 ) -> None:
-    elsewhere = tmp_path / "stored" / "any-name"
+    elsewhere = runs_root / "stored" / "any-name"
     elsewhere.mkdir(parents=True)
     (elsewhere / "here.txt").write_text("found\n")
     tools = make_tools(mint(run_dir=str(elsewhere)))
     assert tools.ok("read_run_file", path="here.txt")["text"] == "found\n"
+
+
+@pytest.mark.parametrize("where", ["outside", "root", "link"])
+def test_a_run_dir_claim_outside_the_runs_root_is_refused(
+    make_tools: Callable[..., ToolClient],
+    mint: Callable[..., str],
+    keypair: tuple[str, str],
+    runs_root: Path,
+    tmp_path: Path,
+    where: str,
+) -> None:
+    outside = tmp_path / "not-a-run"
+    outside.mkdir()
+    (outside / "here.txt").write_text("secret outside the runs\n")
+    (runs_root / "here.txt").write_text("the runs root itself\n")
+    (runs_root / "linked-run").symlink_to(outside)
+    claim = {"outside": outside, "root": runs_root, "link": runs_root / "linked-run"}[where]
+    token = mint(run_dir=str(claim))
+    error = make_tools(token).error("read_run_file", path="here.txt")
+    assert "forbidden: The run directory named by the token is not under the runs root." in error
+    # Without a configured runs root, the host's signed claim is the whole story.
+    unrooted = ToolClient(RunAuthoriser(keypair[1], None, None), token)
+    assert unrooted.ok("read_run_file", path="here.txt")["text"].endswith("\n")
 
 
 def test_revoked_token_is_refused(

@@ -20,7 +20,7 @@ from relay.logs import log_context
 
 __all__ = ["bind_request_id", "read_json_object", "unbind_request_id"]
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 
 
 def bind_request_id() -> None:

@@ -33,7 +33,7 @@ from .client_socket import disconnect_probe
 __all__ = ["HEARTBEAT_SECONDS", "event_stream", "request_shutdown"]
 
 HEARTBEAT_SECONDS = event_fanout.HEARTBEAT_SECONDS
-_EVENT_ID = re.compile(r"^(\d{1,19})-(\d{1,19})$")
+_EVENT_ID = re.compile(r"^(\d{1,19})-(\d{1,19})\Z")
 _SIGNAL_FRAMES = {
     Signal.HEARTBEAT: b": heartbeat\n\n",
     Signal.RESET: b'event: reset\ndata: {"reason": "trimmed"}\n\n',

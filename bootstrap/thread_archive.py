@@ -34,7 +34,7 @@ __all__ = ["THREAD_ID", "restore_thread", "rollout_files", "save_thread"]
 log = logging.getLogger("codex_relay.turn")
 
 #: A Codex thread id (a UUID, as Codex 0.169.0 prints in ``thread.started``).
-THREAD_ID = re.compile(r"^[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+THREAD_ID = re.compile(r"^[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\Z")
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 

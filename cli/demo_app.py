@@ -26,7 +26,7 @@ from relay.settings import load_settings
 
 __all__ = ["create_app", "ensure_sample_run"]
 
-_USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_USER = re.compile(r"^[A-Za-z0-9_.@-]{1,64}\Z")
 SAMPLE_RUN = "sample-run"
 
 

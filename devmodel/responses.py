@@ -32,7 +32,7 @@ _OWN_CALL_ID = re.compile(r"^call_s(\d+)_")
 _RESULT_HEADER = re.compile(r"\A(?:Chunk ID|Wall time): [^\n]*\n(?:[^\n]*\n){0,6}?Output:\n?")
 # Codex 0.169.0 wraps the context it injects as user messages in <snake_case>
 # tags (environment_context, user_instructions, turn_aborted, ...).
-_CODEX_CONTEXT_BLOCK = re.compile(r"^\s*<([a-z]+_[a-z_]+)>.*</\1>\s*$", re.S)
+_CODEX_CONTEXT_BLOCK = re.compile(r"^\s*<([a-z]+_[a-z_]+)>.*</\1>\s*\Z", re.S)
 _TOOL_OUTPUT_TYPES = frozenset(
     {
         "function_call_output",

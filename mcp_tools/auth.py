@@ -54,7 +54,7 @@ READ = "read"
 EDIT = "edit"
 
 #: A run id used as a directory name must be one plain path component.
-_RUNID_AS_DIR = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,200}$")
+_RUNID_AS_DIR = re.compile(r"^(?!\.{1,2}\Z)[A-Za-z0-9._-]{1,200}\Z")
 
 #: ``is_revoked(claims)`` is true when the token's session was deleted.
 RevocationCheck = Callable[["RunClaims"], bool]

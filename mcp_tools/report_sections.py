@@ -55,7 +55,7 @@ __all__ = [
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
-_INDEX = re.compile(r"^#(\d{1,6})$")
+_INDEX = re.compile(r"^#(\d{1,6})\Z")
 _LEADING_MARKS = re.compile(r"^#{1,6}\s+")
 _SPACES = re.compile(r"\s+")
 #: Longest unified diff returned, in characters.

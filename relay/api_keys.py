@@ -47,8 +47,8 @@ _TOUCH = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'last_used', ARGV[1]) end
 return 0
 """
-_USER = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
-_LABEL = re.compile(r"^[^\x00-\x1f\x7f]{0,100}$")
+_USER = re.compile(r"^[^\x00-\x1f\x7f]{1,128}\Z")
+_LABEL = re.compile(r"^[^\x00-\x1f\x7f]{0,100}\Z")
 
 
 def hash_key(key: str) -> str:

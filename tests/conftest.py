@@ -37,9 +37,25 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[EmbeddedRedis]:
-    """A real Redis server process for the test session."""
-    with EmbeddedRedis() as server:
+def redis_server(request: pytest.FixtureRequest) -> Iterator[EmbeddedRedis]:
+    """A real Redis server process for the test session (one per version asked for).
+
+    Parametrised indirectly with a name from ``redis_versions.REDIS_SERVERS``
+    (``EACH_REDIS``), it runs that server and checks its version; a missing
+    one fails the test, never skips it.
+    """
+    which = getattr(request, "param", None)
+    binary = None
+    if which is not None:
+        from redis_versions import REDIS_SERVERS
+
+        binary = REDIS_SERVERS[which]()
+        if not binary:
+            pytest.fail(f"{which}: no such redis-server here (apt-get install redis-server)")
+    with EmbeddedRedis(binary=binary) as server:
+        if which is not None:
+            version = redis.Redis.from_url(server.url).info("server")["redis_version"]
+            assert version.startswith(which.removeprefix("redis-")), (which, version)
         yield server
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pytest
 from openai.types.chat import ChatCompletionChunk
+from redis_versions import EACH_REDIS
 
 from blueprints.openai_stream import KEEPALIVE, collect_answer, stream_chunks, turn_failure
 from relay import events as ev
@@ -23,6 +24,8 @@ from relay.event_fanout import EventFanout
 from relay.openai_shapes import Completion
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
+
+pytestmark = EACH_REDIS
 
 
 @pytest.fixture

@@ -12,8 +12,11 @@ import time
 from typing import Any
 
 import pytest
+from redis_versions import EACH_REDIS
 
 from relay.turns import cancel_turn, delete_session, finish_turn
+
+pytestmark = EACH_REDIS
 
 ITERATIONS = 150
 

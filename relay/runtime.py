@@ -1,4 +1,4 @@
-"""The relay's runtime handles: settings, Redis client, event log, sessions, queue."""
+"""The relay's runtime handles: settings, Redis client, event log, sessions, approvals, queue."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import redis
 from rq import Queue
 
+from .approvals import ApprovalBook
 from .errors import ConfigError
 from .event_log import EventLog
 from .keys import QUEUE_NAME, RelayKeys
@@ -41,6 +42,7 @@ class RelayRuntime:
     keys: RelayKeys
     events: EventLog
     sessions: SessionStore
+    approvals: ApprovalBook
 
     @classmethod
     def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> RelayRuntime:
@@ -50,12 +52,14 @@ class RelayRuntime:
                 raise ConfigError("REDIS_URL", "is not set")
             client = redis_client(settings.redis_url)
         keys = RelayKeys(settings.key_prefix)
+        events = EventLog(client, keys, settings.event_log_maxlen, settings.session_ttl)
         return cls(
             settings=settings,
             redis=client,
             keys=keys,
-            events=EventLog(client, keys, settings.event_log_maxlen, settings.session_ttl),
+            events=events,
             sessions=SessionStore(client, keys, settings.session_ttl),
+            approvals=ApprovalBook(client, keys, events, settings.session_ttl),
         )
 
     def queue(self, name: str = QUEUE_NAME) -> Queue:

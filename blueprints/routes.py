@@ -142,7 +142,10 @@ def session_list(runid: str, config: str) -> Response:
 
 
 def health() -> tuple[Response, int]:
-    """Redis reachable, queue depth, live workers, Codex CLI; 503 when something needed is down."""
+    """Redis reachable, queue depth, live workers, the runner and the Codex CLI's version.
+
+    503 when something needed is down.
+    """
     state = relay_state()
     rt = state.runtime
     report: dict[str, Any] = {"redis": False, "queue_depth": None, "workers": 0}
@@ -154,15 +157,16 @@ def health() -> tuple[Response, int]:
         report["running_turns"] = len(rt.sessions.running_turns())
     except (redis.ConnectionError, redis.TimeoutError):
         pass
-    report["codex"] = _codex_probe(state.settings.codex_bin)
+    report["runner"] = state.settings.runner
+    report["codex"] = _codex_probe(state.settings.codex_bin, state.settings.runner == "app-server")
     report["ok"] = bool(report["redis"] and report["workers"] and report["codex"]["ok"])
     return jsonify(report), 200 if report["ok"] else 503
 
 
-def _codex_probe(configured: str | None) -> dict[str, Any]:
-    """The pinned Codex CLI as this host sees it (the probe is cached per process)."""
+def _codex_probe(configured: str | None, app_server: bool) -> dict[str, Any]:
+    """The Codex CLI as this host sees it: its version (the probe is cached per process)."""
     try:
-        info = probe_codex(locate_codex(configured))
+        info = probe_codex(locate_codex(configured), app_server=app_server)
     except CodexBinaryError as exc:
         return {"ok": False, "error": exc.message}
     return {"ok": True, "version": info.version}

@@ -128,6 +128,39 @@ class AppServerNormaliser:
         """The latest state of a running command or file change (for its approval)."""
         return self._items.get(item_id)
 
+    def approval(
+        self, kind: str, params: dict[str, Any], approval_id: str, expires_at: float
+    ) -> dict[str, Any]:
+        """The ``approval`` of ``approval.requested`` for a server request of ``kind``.
+
+        A file change's request names only its item, so the changes (with
+        their diffs, within ``max_chars`` in all) come from that item.
+        """
+        tool_id = str(params.get("itemId") or "")
+        item = self._items.get(tool_id) or {}
+        approval: dict[str, Any] = {"id": approval_id, "kind": kind, "expires_at": expires_at}
+        if tool_id:
+            approval["tool_id"] = tool_id
+        if kind == "command":
+            command = params.get("command") or item.get("command")
+            cwd = params.get("cwd") or item.get("cwd")
+            if isinstance(command, str):
+                approval["command"], _ = ev.cap_text(command, self.max_chars)
+            if isinstance(cwd, str):
+                approval["cwd"] = cwd
+        elif kind == "file_change":
+            changes = item.get("changes")
+            approval["changes"] = _capped_changes(
+                changes if isinstance(changes, list) else [], self.max_chars
+            )
+        elif kind == "mcp":
+            if isinstance(params.get("serverName"), str):
+                approval["server"] = params["serverName"]
+        reason = params.get("reason") if kind != "mcp" else params.get("message")
+        if isinstance(reason, str) and reason:
+            approval["reason"], _ = ev.cap_text(reason, self.max_chars)
+        return approval
+
     def turn_started(self, thread_id: str, turn_id: str) -> list[Normalised]:
         """Codex accepted ``turn/start``: the ``turn.started`` event."""
         self.thread_id, self.turn_id = thread_id, turn_id
@@ -324,6 +357,23 @@ def _change(change: dict[str, Any]) -> dict[str, Any]:
         "path": change.get("path"),
         "kind": kind.get("type") if isinstance(kind, dict) else kind,
     }
+
+
+def _capped_changes(changes: list[Any], limit: int) -> list[dict[str, Any]]:
+    """Each change's path and kind, and its diff while the diffs fit in ``limit`` characters."""
+    out, room = [], limit
+    for change in changes:
+        if not isinstance(change, dict):
+            continue
+        entry = _change(change)
+        diff = change.get("diff")
+        if isinstance(diff, str):
+            entry["diff"], cut = ev.cap_text(diff, max(room, 0))
+            room -= len(entry["diff"])
+            if cut:
+                entry["truncated"] = True
+        out.append(entry)
+    return out
 
 
 def _plan_step(step: dict[str, Any]) -> dict[str, Any]:

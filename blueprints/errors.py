@@ -25,6 +25,7 @@ STATUS: dict[type[errors.RelayError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.TurnInProgress: 409,
+    errors.AlreadyResolved: 409,
     errors.RateLimited: 429,
     errors.RelayUnavailable: 503,
     errors.CodexBinaryError: 503,
@@ -33,9 +34,9 @@ STATUS: dict[type[errors.RelayError], int] = {
 }
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    """A JSON error response."""
-    response = jsonify({"error": {"code": code, "message": message}})
+def error_response(status: int, code: str, message: str, **extra: str) -> Response:
+    """A JSON error response (``extra``: more members of ``error``, e.g. the answer that stood)."""
+    response = jsonify({"error": {"code": code, "message": message, **extra}})
     response.status_code = status
     return response
 
@@ -48,7 +49,10 @@ def _status_of(exc: errors.RelayError) -> int:
 
 
 def _relay_error(exc: errors.RelayError) -> Response:
-    response = error_response(_status_of(exc), exc.code, exc.message)
+    extra = {}
+    if isinstance(exc, errors.AlreadyResolved):
+        extra = {"decision": exc.decision, "by": exc.by}
+    response = error_response(_status_of(exc), exc.code, exc.message, **extra)
     if isinstance(exc, errors.RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

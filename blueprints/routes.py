@@ -8,22 +8,18 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from rq import Worker
 
 from bootstrap.codex_binary import locate_codex, probe_codex
-from relay.errors import (
-    BadRequest,
-    BodyTooLarge,
-    CodexBinaryError,
-    MessageTooLong,
-)
+from relay.errors import BadRequest, CodexBinaryError, MessageTooLong
 from relay.logs import log_context
 from relay.turns import cancel_turn, delete_session
 
+from .approvals import answer_approval
 from .errors import register_app_error_handlers, register_error_handlers
+from .request_body import json_object
 from .sse import event_stream
 from .state import RelayState, relay_state
 from .turn_access import RunContext, owned_session, run_context, start_chat_turn
@@ -44,22 +40,7 @@ def _run_context(state: RelayState, runid: str, config: str) -> RunContext:
 
 
 def _read_chat_body(max_bytes: int, max_chars: int) -> tuple[str, str | None]:
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise BodyTooLarge(f"The request body is larger than {max_bytes} bytes.")
-    if request.mimetype != "application/json":
-        raise BadRequest("Send the message as JSON (Content-Type: application/json).")
-    raw = request.stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise BodyTooLarge(f"The request body is larger than {max_bytes} bytes.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    unknown = sorted(set(body) - _CHAT_FIELDS)
-    if unknown:
-        raise BadRequest(f"Unknown field(s): {', '.join(unknown)[:200]}.")
+    body = json_object(max_bytes, _CHAT_FIELDS)
     message = body.get("message")
     if not isinstance(message, str):
         raise BadRequest("'message' is required and must be a string.")
@@ -188,6 +169,7 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule(sid, "delete", session_delete, methods=["DELETE"])
     bp.add_url_rule(f"{sid}/events", "events", events, methods=["GET"])
     bp.add_url_rule(f"{sid}/cancel", "cancel", cancel, methods=["POST"])
+    bp.add_url_rule(f"{sid}/approvals/<approval_id>", "approval", answer_approval, methods=["POST"])
     bp.add_url_rule("/agent/health", "health", health, methods=["GET"])
     bp.before_request(_bind_request_id)
     bp.teardown_request(_unbind_request_id)

@@ -101,11 +101,15 @@ def start_slot(settings: Settings) -> WarmSlot:
 
 
 def _await_answer(process: CodexProcess) -> bytes:
-    """Read stdout until the answer to ``initialize`` (id 1); return what followed it."""
+    """Read stdout until the answer to ``initialize`` (id 1); return every other line.
+
+    Whatever else Codex printed (notifications, or lines that are not JSON at
+    all) goes to the job, which reports it as any turn's output.
+    """
     assert process.proc is not None and process.proc.stdout and process.proc.stderr
     stdout, stderr = process.proc.stdout, process.proc.stderr
     deadline = time.monotonic() + _HANDSHAKE_TIMEOUT
-    buffer = b""
+    buffer, kept = b"", b""
     with selectors.DefaultSelector() as selector:
         selector.register(stdout, selectors.EVENT_READ)
         selector.register(stderr, selectors.EVENT_READ)
@@ -118,16 +122,23 @@ def _await_answer(process: CodexProcess) -> bytes:
                     buffer += data
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
-                try:
-                    obj = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue  # not ours to judge here; the turn's decoder never sees it
-                message = parse_message(obj) if isinstance(obj, dict) else None
-                if isinstance(message, Response) and message.id == 1:
-                    if message.error is not None:
-                        raise OSError(f"initialize failed: {message.error.message}")
-                    return buffer
+                if _answers_initialize(line):
+                    return kept + buffer
+                kept += line + b"\n"
     raise TimeoutError("Codex did not answer initialize")
+
+
+def _answers_initialize(line: bytes) -> bool:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    message = parse_message(obj) if isinstance(obj, dict) else None
+    if not isinstance(message, Response) or message.id != 1:
+        return False
+    if message.error is not None:
+        raise OSError(f"initialize failed: {message.error.message}")
+    return True
 
 
 def take_slot(settings: Settings) -> WarmSlot | None:

@@ -22,6 +22,7 @@ the tools that raise it).
     ├── NotFound                 unknown run or session (also: not yours)
     ├── TurnInProgress           the session already has a running turn
     │   └── RequeueRefused       a failed job cannot be retried (session gone or moved on)
+    ├── AlreadyResolved          an approval was answered already (names the answer that stood)
     ├── RateLimited              too many requests or running turns
     ├── InvalidToken             a run token is forged, expired or malformed
     │   ├── TokenRevoked         its session was deleted
@@ -35,6 +36,7 @@ the tools that raise it).
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyResolved",
     "BadRequest",
     "BodyTooLarge",
     "CodexBinaryError",
@@ -141,6 +143,17 @@ class RequeueRefused(TurnInProgress):
     """The failed job cannot be requeued (its session is gone or has moved on); HTTP 409."""
 
     code = "requeue_refused"
+
+
+class AlreadyResolved(RelayError):
+    """An approval already has its answer; ``decision`` and ``by`` say which one stood."""
+
+    code = "already_resolved"
+
+    def __init__(self, message: str, decision: str, by: str) -> None:
+        super().__init__(message)
+        self.decision = decision
+        self.by = by
 
 
 class RateLimited(RelayError):

@@ -3,6 +3,11 @@
 Each test enqueues a turn as the web route does, runs a real worker process
 (``codex-relay worker``) against the scripted model (``devmodel``),
 and asserts on the exact events in the session's Redis Stream.
+
+Every test runs under both runners (``exec`` and ``app-server``, warm start
+on) and against every supported Codex release: the same promises hold for
+each. What only the app-server can do (live text, approvals, interrupt) is
+in ``test_live_turns.py``.
 """
 
 from __future__ import annotations
@@ -16,11 +21,30 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap.codex_binary import CODEX_VERSION, SUPPORTED_VERSIONS, installed_binary
 from cli.embedded_redis import EmbeddedRedis
 from relay.reaper import reap_stale_turns
 from relay.turns import cancel_turn
 
 pytestmark = pytest.mark.codex
+
+MATRIX = [(runner, version) for version in SUPPORTED_VERSIONS for runner in ("exec", "app-server")]
+
+
+@pytest.fixture(autouse=True, params=MATRIX, ids=[f"{r}-{v}" for r, v in MATRIX])
+def runner(request, relay_env, codex_bin, monkeypatch) -> str:
+    """Run the test's workers with this runner and Codex release; the runner's name."""
+    name, version = request.param
+    binary = codex_bin if version == CODEX_VERSION else str(installed_binary(version))
+    assert Path(binary).exists(), f"Codex {version} is missing: run `make setup`"
+    monkeypatch.setenv("CODEX_RELAY_RUNNER", name)
+    monkeypatch.setenv("CODEX_RELAY_CODEX_BIN", binary)
+    return name
+
+
+def _live(runner: str, *types: str) -> list[str]:
+    """The event types of a text-only turn: app-server streams the message's deltas first."""
+    return [t for t in types if runner == "app-server" or not t.endswith(".delta")]
 
 
 def _only(events, type_):
@@ -51,12 +75,13 @@ def _wait_gone(needle: str, timeout: float = 10) -> bool:
     return False
 
 
-def test_plain_answer_streams_message_usage_and_one_final_event(turns):
+def test_plain_answer_streams_message_usage_and_one_final_event(turns, runner):
     session = turns.new_session()
     turn = turns.start(session, "#scenario:hello say hi")
     result = turns.work()
     assert result.returncode == 0, result.stdout + result.stderr
-    events = turns.events(session)
+    events = [e for e in turns.events(session) if e["type"] != "message.delta"]
+    deltas = [e for e in turns.events(session) if e["type"] == "message.delta"]
     assert [e["type"] for e in events] == [
         "turn.queued",
         "turn.started",
@@ -64,11 +89,17 @@ def test_plain_answer_streams_message_usage_and_one_final_event(turns):
         "usage",
         "turn.completed",
     ]
-    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
-    assert [e["id"] for e in events] == ["1-0", "2-0", "3-0", "4-0", "5-0"]
+    every = turns.events(session)
+    assert [e["seq"] for e in every] == list(range(1, len(every) + 1))
+    assert [e["id"] for e in every] == [f"{n}-0" for n in range(1, len(every) + 1)]
     assert events[0]["message"] == "#scenario:hello say hi"
     assert events[1]["thread_id"]
-    assert "Hello" in events[2]["text"]
+    assert "Hello" in events[2]["text"] and events[2]["item_id"]
+    # Under app-server the text also came live, and the deltas add up to it.
+    assert bool(deltas) is (runner == "app-server")
+    if deltas:
+        assert "".join(d["delta"] for d in deltas) == events[2]["text"]
+        assert {d["item_id"] for d in deltas} == {events[2]["item_id"]}
     assert events[3]["input_tokens"] > 0
     assert events[3]["thread_total"]["input_tokens"] == events[3]["input_tokens"]
     assert events[-1]["status"] == "completed" and events[-1]["turn"] == turn
@@ -273,16 +304,15 @@ def _wrapper(tmp_path: Path, codex_bin: str, body: str) -> str:
     return str(script)
 
 
-def test_non_json_stdout_becomes_a_bad_output_error_and_the_turn_goes_on(
-    turns, codex_bin, tmp_path
-):
+def test_non_json_stdout_becomes_a_bad_output_error_and_the_turn_goes_on(turns, tmp_path):
+    real = os.environ["CODEX_RELAY_CODEX_BIN"]
     wrapper = _wrapper(
         tmp_path,
-        codex_bin,
+        real,
         f'''
-case "$1" in exec) case "$2" in --help) ;;
+case "$1" in exec|app-server) case "$2" in --help) ;;
   *) echo 'this is {{not json'; printf '[1,2]\\n';; esac;; esac
-exec "{codex_bin}" "$@"''',
+exec "{real}" "$@"''',
     )
     session = turns.new_session()
     turns.start(session, "#scenario:hello")
@@ -294,22 +324,23 @@ exec "{codex_bin}" "$@"''',
     assert events[-1]["status"] == "completed"
 
 
-def test_codex_crash_fails_the_turn_with_its_exit_status(turns, codex_bin, tmp_path):
+def test_codex_crash_fails_the_turn_with_its_exit_status(turns, tmp_path):
+    real = os.environ["CODEX_RELAY_CODEX_BIN"]
     wrapper = _wrapper(
         tmp_path,
-        codex_bin,
+        real,
         f'''
-case "$1" in exec) case "$2" in --help) exec "{codex_bin}" "$@";; esac
+case "$1" in exec|app-server) case "$2" in --help) exec "{real}" "$@";; esac
   echo '{{"type":"thread.started","thread_id":"t-1"}}'; echo 'panic: boom' >&2; exit 3;; esac
-exec "{codex_bin}" "$@"''',
+exec "{real}" "$@"''',
     )
     session = turns.new_session()
     turns.start(session, "#scenario:hello")
     turns.work({"CODEX_RELAY_CODEX_BIN": wrapper})
     events = turns.events(session)
-    error = _only(events, "error")
-    assert error["code"] == "codex_failed"
-    assert "status 3" in error["message"] and "panic: boom" in error["message"]
+    error = [e for e in events if e["type"] == "error" and e["code"] != "bad_output"]
+    assert [e["code"] for e in error] == ["codex_failed"]
+    assert "status 3" in error[0]["message"] and "panic: boom" in error[0]["message"]
     assert events[-1]["status"] == "failed"
 
 

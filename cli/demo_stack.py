@@ -6,6 +6,10 @@ configured: ``CODEX_RELAY_MODEL_BASE_URL`` or ``OPENAI_API_KEY``), one RQ
 worker, and the demo host app under gunicorn (threaded workers, so it can
 hold many SSE streams). The signing key pair is generated for the demo; only
 the web process gets the private key. Ctrl-C stops every child.
+
+The demo runs Codex with the ``app-server`` runner (unless
+``CODEX_RELAY_RUNNER`` says otherwise) and the scripted model writes at a
+reading pace (:data:`DEMO_PACE`), so answers appear as they are written.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from relay.tokens import generate_keypair
 
 from .embedded_redis import EmbeddedRedis, free_port
 
-__all__ = ["DemoStack", "run_demo"]
+__all__ = ["DEMO_PACE", "DemoStack", "run_demo"]
+
+#: Seconds between the scripted model's words in the demo: live text, quick to read.
+DEMO_PACE = 0.03
 
 
 class DemoStack:
@@ -62,6 +69,8 @@ class DemoStack:
         # Keep the terminal for the URL and for problems (set these to see more).
         self.env.setdefault("CODEX_RELAY_LOG_LEVEL", "WARNING")
         self.env.setdefault("CODEX_RELAY_LOG_FORMAT", "text")
+        # Live text, live command output, approvals and a clean Stop.
+        self.env.setdefault(setting_name("runner"), "app-server")
         if not self.env.get("REDIS_URL"):
             self.redis = EmbeddedRedis(data_dir=str(self.state_dir / "redis")).start()
             self.env["REDIS_URL"] = self.redis.url
@@ -96,6 +105,8 @@ class DemoStack:
                 "127.0.0.1",
                 "--port",
                 str(port),
+                "--pace",
+                str(DEMO_PACE),
             ],
             self.env,
         )

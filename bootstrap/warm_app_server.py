@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from relay.app_server_turn import CLIENT_INFO
+from relay.errors import RelayError
 from relay.jsonrpc import Response, RpcChannel, parse_message
 from relay.settings import Settings
 
@@ -92,8 +93,10 @@ def start_slot(settings: Settings) -> WarmSlot:
             raise OSError("Codex closed its stdin")
         pending = _await_answer(process)
         process.write(channel.notification("initialized"))
-    except (OSError, TimeoutError):
-        with contextlib.suppress(AssertionError):
+    except BaseException:
+        # Whatever stopped the handshake (a failure, or the worker's own stop
+        # request arriving as an exception from its signal handler): leave nothing.
+        with contextlib.suppress(AssertionError, OSError):
             process.stop()
         home.remove()
         raise
@@ -176,7 +179,9 @@ class WarmKeeper:
         self.discard()
         try:
             _READY = start_slot(self.settings)
-        except Exception as exc:  # the turn will start Codex itself and report
+        except (OSError, TimeoutError, RelayError) as exc:
+            # Not fatal: turns start Codex themselves (and report what fails).
+            # Anything else, RQ's StopRequested above all, goes on up.
             self._next_try = time.monotonic() + _RETRY_AFTER
             log.warning("warm start failed, turns start Codex cold for now: %s", exc)
             return

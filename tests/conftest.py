@@ -151,7 +151,7 @@ class TurnDriver:
         return self.rt.sessions.create(user, self.run_dir.name, "default", tier, str(self.run_dir))
 
     def start(self, record: SessionRecord, message: str) -> int:
-        """Queue a turn (as the web route does) and return its number."""
+        """Queue a turn (as the web route does, with the configured approval policy)."""
         fresh = self.rt.sessions.get(record.id) or record
 
         def mint(turn: int) -> str:
@@ -166,7 +166,8 @@ class TurnDriver:
                 run_dir=fresh.run_dir,
             )
 
-        turn, _ = start_turn(self.rt, fresh, message, mint)
+        policy = load_settings().approval_policy
+        turn, _ = start_turn(self.rt, fresh, message, mint, approval_policy=policy)
         return turn
 
     def work(

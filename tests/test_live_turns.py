@@ -410,3 +410,39 @@ def test_an_exec_worker_fails_a_turn_that_needs_approvals_with_a_clear_error(tur
     error = only(events, "error")
     assert error["code"] == "config_error" and "untrusted" in error["message"]
     assert events[-1]["status"] == "failed"
+
+
+def test_a_worker_asked_to_stop_while_warming_its_next_codex_stops_and_leaves_none(turns):
+    import signal
+
+    proc = turns.spawn_worker()
+    try:
+        session = turns.new_session()
+        turns.start(session, "#scenario:hello")
+        turns.wait_for(session, "turn.completed")
+        # Right after a turn the worker warms the next Codex (a fraction of a second):
+        # a stop request then must neither be lost nor leave that Codex behind.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert warm_leftovers(Path(os.environ["CODEX_RELAY_WORK_DIR"])) == []
+
+
+def warm_leftovers(work_dir: Path) -> list[int]:
+    """Live app-servers in warm homes under ``work_dir`` (this test's worker's)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = Path(os.readlink(f"/proc/{entry}/cwd"))
+            stat = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        warm = cwd.name.startswith("codex-home-warm-") and cwd.is_relative_to(work_dir)
+        if warm and stat[0] != b"Z" and alive(int(entry)):
+            found.append(int(entry))
+    return found

@@ -11,8 +11,10 @@ $(BIN)/codex-relay: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# Every Codex release the pipeline tests run against: the pinned one in
+# .codex-cli/, the others beside it (.codex-cli-<version>/).
 .codex-cli/.installed: $(BIN)/codex-relay bootstrap/codex_binary.py
-	$(BIN)/codex-relay install-codex
+	$(BIN)/codex-relay install-codex --supported
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

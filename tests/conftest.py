@@ -283,14 +283,17 @@ def codex_binaries(pinned: str) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_codex(request: pytest.FixtureRequest) -> Iterator[None]:
+def _no_leftover_codex(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Every test that runs Codex must leave no Codex process behind."""
+    runs_codex = "codex_bin" in request.fixturenames
+    binaries = codex_binaries(request.getfixturevalue("codex_bin")) if runs_codex else []
     yield
-    if "codex_bin" not in request.fixturenames:
+    if not runs_codex:
         return
-    binaries = codex_binaries(request.getfixturevalue("codex_bin"))
     # Only this test session's Codex processes: they work in its temporary directories.
-    ours = request.getfixturevalue("tmp_path_factory").getbasetemp()
+    ours = tmp_path_factory.getbasetemp()
     deadline = time.monotonic() + 3
     while codex_processes(binaries, ours):
         if time.monotonic() > deadline:

@@ -49,12 +49,11 @@ from relay.tokens import generate_keypair
 
 from ._common import machine_line, percentile, print_table
 from ._stack import HttpUser, load_line, relay_environment, web_app
-from .chat_latency import health_round_trip
+from .chat_latency import health_round_trip, stream_turn
 from .turn_overhead import running_worker, wait_until_idle
 
 RUNS = 30
 WARMUP = 3
-TURN_TIMEOUT = 60.0
 #: A text-only answer in several deltas (the scripted model sends them at once).
 WORDS = ["The ", "runner ", "streams ", "this ", "answer ", "as ", "it ", "is ", "written."]
 RUNNERS = ("exec", "app-server")
@@ -90,21 +89,7 @@ class ModelClock:
 def live_turn(user: HttpUser, message: str, clock: ModelClock) -> LiveTiming:
     """Send one message; follow its stream to ``turn.completed``."""
     before = len(clock.stamps)
-    start = time.time()
-    status, body = user.request("POST", "/runs/sample-run/default/agent/chat", {"message": message})
-    if status != 202:
-        raise RuntimeError(f"chat refused: {status} {body}")
-    seen: dict[str, float] = {}
-    with user.stream(body["events_url"]) as messages:
-        for item in messages:
-            kind = item.data.get("type", "")
-            seen.setdefault(kind, item.received)
-            if kind == "turn.completed":
-                if item.data.get("status") != "completed":
-                    raise RuntimeError(f"turn ended badly: {item.data}")
-                break
-            if time.time() - start > TURN_TIMEOUT:
-                raise RuntimeError("turn did not complete")
+    start, _, seen = stream_turn(user, message)
     first_text = seen.get("message.delta", seen["message"])
     model = clock.stamps[before] if len(clock.stamps) > before else None
     to_browser = seen["message.delta"] - model if "message.delta" in seen and model else None

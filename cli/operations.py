@@ -449,7 +449,7 @@ def _check_mcp(settings: Settings) -> tuple[bool, str]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``codex-relay check``: one verdict per item; exit 1 if any failed."""
-    from bootstrap.codex_binary import locate_codex, probe_codex
+    from bootstrap.worker import preflight
 
     verdicts = _Verdicts()
     try:
@@ -472,8 +472,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
             verdicts.item("redis", False, f"{settings.redis_url} unreachable: {exc}")
     try:
-        codex = probe_codex(locate_codex(settings.codex_bin))
-        verdicts.item("codex", True, f"Codex CLI {codex.version} at {codex.path}")
+        codex = preflight(settings)  # what a worker checks: the runner's policy and the CLI
+        detail = f"Codex CLI {codex.version} at {codex.path} (runner {settings.runner})"
+        verdicts.item("codex", True, detail)
     except RelayError as exc:
         verdicts.item("codex", False, exc.message)
     verdicts.item("keys", *_check_keys(settings))

@@ -302,21 +302,33 @@ def _no_leftover_codex(
 
 
 @pytest.fixture
-def app(relay_env: dict[str, str], keypair: tuple[str, str], run_dir: Path) -> Any:
-    """The demo host app (``cli.demo_app``) over the test run's root.
+def make_app(relay_env: dict[str, str], keypair: tuple[str, str], run_dir: Path) -> Any:
+    """A factory of the demo host app (``cli.demo_app``) over the test run's root.
 
-    Only the web app gets the private key (through its config), as in production.
+    It reads the environment when called (so a test may change settings
+    first); ``config`` adds or overrides ``app.config`` keys. Only the web app
+    gets the private key (through its config), as in production.
     """
     from cli.demo_app import create_app
 
-    return create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-        }
-    )
+    def factory(**config: Any) -> Any:
+        return create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "test-secret",
+                "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
+                "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
+                **config,
+            }
+        )
+
+    return factory
+
+
+@pytest.fixture
+def app(make_app: Any) -> Any:
+    """The demo host app over the test run's root (see :func:`make_app`)."""
+    return make_app()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
+from clocks import Tick
 
 from relay import events as ev
 from relay.app_server_normalise import PLAN_TOOL_ID, AppServerNormaliser
@@ -32,17 +33,6 @@ HELLO = (
     "## Hello!\n\nThis is a **plain markdown** answer with:\n\n- a list item\n- `inline code`"
     "\n\n```python\nprint('hello')\n```\n"
 )
-
-
-class Tick:
-    """A clock that advances one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 @dataclass

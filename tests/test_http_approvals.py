@@ -15,24 +15,15 @@ from typing import Any
 import orjson
 import pytest
 
-from cli.demo_app import create_app
-
 RUN = "/runs/run-1/default/agent"
 ANSWERS_CHANNEL = "agent_chat-{sid}"
 
 
 @pytest.fixture
-def app_server_app(relay_env, keypair, run_dir, monkeypatch):
+def app_server_app(make_app, monkeypatch):
     """The demo app with the app-server runner configured (approvals need it)."""
     monkeypatch.setenv("CODEX_RELAY_RUNNER", "app-server")
-    return create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-        }
-    )
+    return make_app()
 
 
 @pytest.fixture
@@ -221,22 +212,13 @@ def test_the_turn_carries_the_configured_approval_policy(owner, runtime, monkeyp
     assert job.args[0]["approval_policy"] == "never"
 
 
-def test_a_host_callback_chooses_the_policy_per_user_run_and_tier(
-    relay_env, keypair, run_dir, monkeypatch, runtime
-):
+def test_a_host_callback_chooses_the_policy_per_user_run_and_tier(make_app, monkeypatch, runtime):
     from rq import Queue
 
     from blueprints.state import relay_state
 
     monkeypatch.setenv("CODEX_RELAY_RUNNER", "app-server")
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "s",
-            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-        }
-    )
+    app = make_app()
     seen = []
 
     def policy(user: str, runid: str, tier: str) -> str | None:
@@ -256,18 +238,9 @@ def test_a_host_callback_chooses_the_policy_per_user_run_and_tier(
     assert seen == [("carol", "run-1", "edit"), ("dave", "run-1", "edit")]
 
 
-def test_the_web_side_starts_no_exec_turn_that_would_need_approvals(
-    relay_env, keypair, run_dir, monkeypatch, runtime
-):
+def test_the_web_side_starts_no_exec_turn_that_would_need_approvals(make_app, monkeypatch, runtime):
     monkeypatch.setenv("CODEX_RELAY_APPROVAL_POLICY", "on-request")  # runner: exec (default)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "s",
-            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-        }
-    )
+    app = make_app()
     web = app.test_client()
     web.post("/demo/login", json={"user": "alice"})
     body = error(web.post(f"{RUN}/chat", json={"message": "hi"}), 500, "config_error")
@@ -275,19 +248,10 @@ def test_the_web_side_starts_no_exec_turn_that_would_need_approvals(
     assert runtime.sessions.running_turns() == {}
 
 
-def test_a_host_callback_answering_nonsense_is_a_config_error_not_never(
-    relay_env, keypair, run_dir, monkeypatch
-):
+def test_a_host_callback_answering_nonsense_is_a_config_error_not_never(make_app):
     from blueprints.state import relay_state
 
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "s",
-            "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-            "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-        }
-    )
+    app = make_app()
     with app.app_context():
         relay_state().policy.approval_policy_loader = lambda u, r, t: "always"
     web = app.test_client()

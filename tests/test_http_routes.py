@@ -307,7 +307,7 @@ def test_health_is_200_with_a_running_worker(client, turns, redis_client):
 
 
 def test_health_reports_the_runner_and_the_version_of_the_codex_it_runs(
-    relay_env, keypair, run_dir, turns, redis_client, monkeypatch
+    make_app, turns, redis_client, monkeypatch
 ):
     from bootstrap.codex_binary import SUPPORTED_VERSIONS, installed_binary
 
@@ -317,14 +317,7 @@ def test_health_reports_the_runner_and_the_version_of_the_codex_it_runs(
     monkeypatch.setenv("CODEX_RELAY_CODEX_BIN", str(newer))
     worker = turns.spawn_worker()
     try:
-        app = create_app(
-            {
-                "TESTING": True,
-                "SECRET_KEY": "x",
-                "CODEX_RELAY_JWT_PRIVATE_KEY": keypair[0],
-                "CODEX_RELAY_RUNS_ROOT": str(run_dir.parent),
-            }
-        )
+        app = make_app()
         _wait_until(lambda: Worker.count(connection=redis_client) > 0)
         data = app.test_client().get("/agent/health").get_json()
         assert data["ok"] is True and data["runner"] == "app-server"

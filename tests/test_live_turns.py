@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import wait_gone
 
 from bootstrap.codex_process import alive
 from relay.turns import cancel_turn
@@ -32,40 +33,37 @@ def app_server(relay_env, monkeypatch) -> None:
     monkeypatch.setenv("CODEX_RELAY_RUNNER", "app-server")
 
 
+class Workers:
+    """The test's worker process; restart it to take changed settings."""
+
+    def __init__(self, turns: Any) -> None:
+        self.turns = turns
+        self.proc = turns.spawn_worker()
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+    def restart(self) -> None:
+        self.stop()
+        self.proc = self.turns.spawn_worker()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(15)
+
+
 @pytest.fixture
 def worker(turns) -> Any:
-    proc = turns.spawn_worker()
-    yield proc
-    proc.terminate()
-    proc.wait(15)
+    workers = Workers(turns)
+    yield workers
+    workers.stop()
 
 
 def only(events: list[dict[str, Any]], type_: str) -> dict[str, Any]:
     found = [e for e in events if e["type"] == type_]
     assert len(found) == 1, [e["type"] for e in events]
     return found[0]
-
-
-def process_alive(needle: str) -> bool:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
-                state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if needle.encode() in cmdline and state != b"Z":
-                return True
-    return False
-
-
-def wait_gone(needle: str, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process_alive(needle):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def login(app: Any, user: str) -> Any:
@@ -136,16 +134,10 @@ def test_live_output_is_capped_per_tool(turns, devmodel, worker, monkeypatch):
     monkeypatch.setenv("CODEX_RELAY_MAX_FIELD_CHARS", "2000")
     command = "for i in $(seq 1 40); do seq 1 200; sleep 0.02; done"
     devmodel.add_scenario("lots", [{"shell": command, "timeout_ms": 60000}, {"say": "ok"}])
-    worker.terminate()
-    worker.wait(15)
-    capped = turns.spawn_worker()
-    try:
-        session = turns.new_session()
-        turns.start(session, "#scenario:lots")
-        turns.wait_for(session, "turn.completed")
-    finally:
-        capped.terminate()
-        capped.wait(15)
+    worker.restart()
+    session = turns.new_session()
+    turns.start(session, "#scenario:lots")
+    turns.wait_for(session, "turn.completed")
     live = [e for e in turns.events(session) if e["type"] == "tool.output"]
     assert sum(len(e["delta"]) for e in live) == 2000
     assert live[-1].get("truncated") is True
@@ -253,23 +245,17 @@ def test_a_file_change_approval_shows_the_changes_with_their_diff(
     patch = "*** Begin Patch\n*** Add File: planned.md\n+# Planned\n*** End Patch\n"
     devmodel.add_scenario("ask_patch", [{"patch": patch}, {"say": "patched"}])
     monkeypatch.setenv("CODEX_RELAY_SANDBOX", "read-only")  # writing needs the user's yes
-    worker.terminate()
-    worker.wait(15)
-    proc = turns.spawn_worker()
-    try:
-        session = turns.new_session()
-        turns.start(session, "#scenario:ask_patch")
-        approval = turns.wait_for(session, "approval.requested")["approval"]
-        assert approval["kind"] == "file_change"
-        [change] = approval["changes"]
-        assert change["path"].endswith("planned.md") and change["kind"] == "add"
-        assert change["diff"] == "# Planned\n"
-        url = f"{RUN}/sessions/{session.id}/approvals/{approval['id']}"
-        login(app, "alice").post(url, json={"decision": "accept"})
-        assert turns.wait_for(session, "turn.completed")["status"] == "completed"
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    worker.restart()
+    session = turns.new_session()
+    turns.start(session, "#scenario:ask_patch")
+    approval = turns.wait_for(session, "approval.requested")["approval"]
+    assert approval["kind"] == "file_change"
+    [change] = approval["changes"]
+    assert change["path"].endswith("planned.md") and change["kind"] == "add"
+    assert change["diff"] == "# Planned\n"
+    url = f"{RUN}/sessions/{session.id}/approvals/{approval['id']}"
+    login(app, "alice").post(url, json={"decision": "accept"})
+    assert turns.wait_for(session, "turn.completed")["status"] == "completed"
     assert (run_dir / "planned.md").read_text() == "# Planned\n"
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+from clocks import Tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,17 +27,6 @@ from relay.normalise import USAGE_FIELDS, CodexNormaliser, Normalised
 TRANSCRIPTS = Path(__file__).parent / "fixtures" / "codex_transcripts"
 PIPE_CHUNK = 64 * 1024
 THINKING = "**Thinking it through**\n\nThe user wants a short answer; no tools are needed."
-
-
-class Tick:
-    """A clock that advances one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 def normaliser(**kwargs: Any) -> CodexNormaliser:

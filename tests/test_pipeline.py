@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import wait_gone
 
 from bootstrap.codex_binary import CODEX_VERSION, SUPPORTED_VERSIONS, installed_binary
 from cli.embedded_redis import EmbeddedRedis
@@ -51,28 +52,6 @@ def _only(events, type_):
     found = [e for e in events if e["type"] == type_]
     assert len(found) == 1, [e["type"] for e in events]
     return found[0]
-
-
-def _process_alive(needle: str) -> bool:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
-                state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if needle.encode() in cmdline and state != b"Z":
-                return True
-    return False
-
-
-def _wait_gone(needle: str, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _process_alive(needle):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_plain_answer_streams_message_usage_and_one_final_event(turns, runner):
@@ -193,7 +172,7 @@ def test_turn_over_its_time_limit_is_stopped_and_leaves_no_process(turns, devmod
     events = turns.events(session)
     assert events[-1]["status"] == "timeout"
     assert _only(events, "error")["code"] == "timeout"
-    assert _wait_gone("sleep 31.25")
+    assert wait_gone("sleep 31.25")
 
 
 def test_cancel_mid_command_stops_codex_and_its_command(turns, devmodel):
@@ -208,7 +187,7 @@ def test_cancel_mid_command_stops_codex_and_its_command(turns, devmodel):
         assert cancel_turn(turns.rt, record) is True
         final = turns.wait_for(session, "turn.completed")
         assert final["status"] == "cancelled"
-        assert _wait_gone("sleep 32.5")
+        assert wait_gone("sleep 32.5")
         assert turns.rt.sessions.get(session.id).running_turn == 0
     finally:
         worker.terminate()
@@ -247,7 +226,7 @@ def test_worker_killed_mid_turn_still_ends_the_turn(turns, devmodel):
     assert final["status"] == "failed"
     assert turns.events(session)[-2]["code"] == "worker_lost"
     assert turns.rt.sessions.get(session.id).running_turn == 0
-    assert _wait_gone("sleep 33.75")
+    assert wait_gone("sleep 33.75")
 
 
 def test_reaper_leaves_a_healthy_running_turn_alone(turns, devmodel):
@@ -484,7 +463,7 @@ def test_worker_sigterm_mid_turn_ends_the_turn_after_the_grace_period(turns, dev
     assert worker.wait(30) == 0
     assert final["status"] == "cancelled"
     assert turns.events(session)[-2]["code"] == "worker_shutdown"
-    assert _wait_gone("sleep 34.5")
+    assert wait_gone("sleep 34.5")
 
 
 def test_worker_sigterm_lets_a_short_turn_finish(turns, devmodel):
@@ -512,7 +491,7 @@ def test_rq_stop_command_ends_the_turn_from_the_callback_and_leaves_no_process(t
         final = turns.wait_for(session, "turn.completed", timeout=30)
         assert final["status"] == "cancelled"
         assert turns.types(session).count("turn.completed") == 1
-        assert _wait_gone("sleep 35.25")
+        assert wait_gone("sleep 35.25")
         assert turns.rt.sessions.get(session.id).running_turn == 0
     finally:
         worker.terminate()
@@ -608,7 +587,7 @@ def test_agent_chat_carries_user_messages_and_only_a_cancel_control_stops_a_turn
         # A host bridge's cancel: the turn ends as cancelled.
         redis_client.publish(channel, b'{"type": "cancel"}')
         assert turns.wait_for(session, "turn.completed")["status"] == "cancelled"
-        assert _wait_gone("sleep 36.5")
+        assert wait_gone("sleep 36.5")
     finally:
         pubsub.close()
         worker.terminate()

@@ -11,6 +11,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ import redis
 from playwright.sync_api import Browser, Page
 
 from blueprints.web_server import web_server_argv
+from cli.demo_app import ensure_sample_run
+from cli.embedded_redis import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -238,3 +242,32 @@ def make_panel_page(browser: Browser, stack: Stack, user: str, **context: Any) -
     panel.login()
     panel.open()
     return panel
+
+
+@contextmanager
+def own_stack(
+    base_env: dict[str, str],
+    redis_server: EmbeddedRedis,
+    keypair: tuple[str, str],
+    runs: Path,
+    db: int,
+    **extra_env: str,
+) -> Iterator[WebStack]:
+    """A web process and a worker of their own on Redis database ``db``, over ``runs``."""
+    ensure_sample_run(runs)
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
+    redis.Redis.from_url(url).flushdb()
+    env = base_env | {
+        "REDIS_URL": url,
+        "CODEX_RELAY_RUNS_ROOT": str(runs),
+        "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
+        "CODEX_RELAY_DEMO_SECRET_KEY": f"browser-tests-fixed-secret-{db}",
+        **extra_env,
+    }
+    stack = WebStack(free_port(), url, env, keypair[0])
+    try:
+        stack.start_worker()
+        stack.start_web()
+        yield stack
+    finally:
+        stack.stop()

@@ -37,6 +37,7 @@ from browser_helpers import (
     Stack,
     WebStack,
     make_panel_page,
+    own_stack,
     stop_process,
 )
 from playwright.sync_api import Browser, Playwright, sync_playwright
@@ -129,25 +130,9 @@ def web_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WebStack]:
     """Our own web process (restartable on its port) and worker, Redis database 2."""
-    from cli.demo_app import ensure_sample_run
-
     runs = tmp_path_factory.mktemp("web-runs")
-    ensure_sample_run(runs)
-    url = redis_db_url(redis_server, 2)
-    redis.Redis.from_url(url).flushdb()
-    env = stack_base_env | {
-        "REDIS_URL": url,
-        "CODEX_RELAY_RUNS_ROOT": str(runs),
-        "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
-        "CODEX_RELAY_DEMO_SECRET_KEY": "browser-tests-fixed-secret",
-    }
-    stack = WebStack(free_port(), url, env, keypair[0])
-    try:
-        stack.start_worker()
-        stack.start_web()
+    with own_stack(stack_base_env, redis_server, keypair, runs, 2) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 # Module scope, not session: sync Playwright keeps an asyncio loop running in

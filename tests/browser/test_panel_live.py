@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import redis
-from browser_helpers import PanelPage, WebStack
+from browser_helpers import PanelPage, WebStack, own_stack
 
-from cli.embedded_redis import EmbeddedRedis, free_port
+from cli.embedded_redis import EmbeddedRedis
 
 pytestmark = [pytest.mark.browser, pytest.mark.codex]
 
@@ -24,28 +23,11 @@ def asking_stack(
     stack_base_env, redis_server: EmbeddedRedis, keypair, tmp_path_factory
 ) -> Iterator[WebStack]:
     """A web process and an app-server worker whose turns ask before running commands."""
-    from cli.demo_app import ensure_sample_run
-
     runs = tmp_path_factory.mktemp("asking-runs")
-    ensure_sample_run(runs)
-    url = redis_server.url.rsplit("/", 1)[0] + "/3"
-    redis.Redis.from_url(url).flushdb()
-    env = stack_base_env | {
-        "REDIS_URL": url,
-        "CODEX_RELAY_RUNS_ROOT": str(runs),
-        "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
-        "CODEX_RELAY_DEMO_SECRET_KEY": "browser-asking-secret",
-        "CODEX_RELAY_RUNNER": "app-server",
-        "CODEX_RELAY_APPROVAL_POLICY": "untrusted",
-    }
-    stack = WebStack(free_port(), url, env, keypair[0])
-    stack.runs = runs  # type: ignore[attr-defined]
-    try:
-        stack.start_worker()
-        stack.start_web()
+    extra = {"CODEX_RELAY_RUNNER": "app-server", "CODEX_RELAY_APPROVAL_POLICY": "untrusted"}
+    with own_stack(stack_base_env, redis_server, keypair, runs, 3, **extra) as stack:
+        stack.runs = runs  # type: ignore[attr-defined]
         yield stack
-    finally:
-        stack.stop()
 
 
 # -- text as it is written ----------------------------------------------------

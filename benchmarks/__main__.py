@@ -15,7 +15,9 @@ from . import (
     event_latency,
     live_latency,
     mcp_cost,
+    openai_facade,
     publish_throughput,
+    report_edits,
     turn_overhead,
 )
 
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
         event_latency,
         mcp_cost,
         cancel_latency,
+        openai_facade,
+        report_edits,
     ):
         benchmark.main()
         print()

@@ -192,6 +192,42 @@ def report(chat: list[ChatTiming], health: list[float], direct: list[DirectTimin
     print("issue 3 states no figure for this path; ratio = p50 / baseline p50.")
 
 
+@dataclass
+class WebStack:
+    """The whole stack on loopback, as real processes, ready for turns."""
+
+    rt: RelayRuntime
+    settings: Settings
+    worker: subprocess.Popen[bytes]
+    port: int
+    run_dir: Path
+
+
+def start_web_stack(stack: ExitStack, prefix: str) -> WebStack:
+    """Redis, the scripted model, one idle worker and the demo app under gunicorn.
+
+    Everything stops when ``stack`` closes. The per-user rate limit is raised:
+    a benchmark sends many turns a minute.
+    """
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    server = stack.enter_context(EmbeddedRedis())
+    model = stack.enter_context(model_server(tmp))
+    private_key, public_key = generate_keypair()
+    runs_root = tmp / "runs"
+    runs_root.mkdir()
+    run_dir = ensure_sample_run(runs_root)
+    env = relay_environment(server.url, model.base_url, model.catalog, public_key,
+                            str(tmp / "work"), CODEX_RELAY_RUNS_ROOT=str(runs_root),
+                            CODEX_RELAY_RATE_LIMIT_PER_MINUTE="100000")  # fmt: skip
+    settings = load_settings({**os.environ, **env})
+    rt = RelayRuntime.from_settings(settings)
+    stack.callback(rt.redis.close)
+    worker = stack.enter_context(running_worker(env, tmp / "worker.log"))
+    web_env = {**env, "CODEX_RELAY_JWT_PRIVATE_KEY": private_key}
+    port = stack.enter_context(web_app(web_env, tmp / "web.log"))
+    return WebStack(rt, settings, worker, port, run_dir)
+
+
 def main() -> None:
     """Start Redis, the scripted model, a worker and gunicorn; time the turns; print."""
     print("== chat latency: POST chat -> SSE turn.queued / turn.started (issue 3) ==")
@@ -199,22 +235,9 @@ def main() -> None:
     print(f"Codex CLI {probe_codex(locate_codex(None)).version}; "
           f"CODEX_RELAY_MCP_TRANSPORT=off; before: {load_line()}")  # fmt: skip
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-chat-")))
-        server = stack.enter_context(EmbeddedRedis())
-        model = stack.enter_context(model_server(tmp))
-        private_key, public_key = generate_keypair()
-        runs_root = tmp / "runs"
-        runs_root.mkdir()
-        run_dir = ensure_sample_run(runs_root)
-        env = relay_environment(server.url, model.base_url, model.catalog, public_key,
-                                str(tmp / "work"), CODEX_RELAY_RUNS_ROOT=str(runs_root),
-                                CODEX_RELAY_RATE_LIMIT_PER_MINUTE="100000")  # fmt: skip
-        settings = load_settings({**os.environ, **env})
-        rt = RelayRuntime.from_settings(settings)
-        worker = stack.enter_context(running_worker(env, tmp / "worker.log"))
-        web_env = {**env, "CODEX_RELAY_JWT_PRIVATE_KEY": private_key}
-        port = stack.enter_context(web_app(web_env, tmp / "web.log"))
-        user = HttpUser(port)
+        web = start_web_stack(stack, "bench-chat-")
+        rt, settings, worker = web.rt, web.settings, web.worker
+        user = HttpUser(web.port)
         user.login("bench")
         chat: list[ChatTiming] = []
         health: list[float] = []
@@ -224,12 +247,11 @@ def main() -> None:
             c = chat_turn(user)
             wait_until_idle(rt, worker)
             h = health_round_trip(user)
-            d = direct_codex(settings, run_dir)
+            d = direct_codex(settings, web.run_dir)
             if index >= WARMUP:
                 chat.append(c)
                 health.append(h)
                 direct.append(d)
-        rt.redis.close()
     report(chat, health, direct)
     print(f"after: {load_line()}")
 

@@ -9,6 +9,8 @@ role ``admin`` may also act. Routes (under the relay's URL prefix)::
     POST /agent/admin/sessions/<id>/stop          stop the running turn
     POST /agent/admin/sessions/<id>/delete        end the session
     POST /agent/admin/jobs/<job_id>/requeue       retry a failed turn (a new turn)
+    GET  /agent/admin/runs/<runid>/reports/       the run's reports and their edit history (HTML)
+    GET  /agent/admin/runs/<runid>/reports.json   the same, as JSON
     GET  /agent/admin/metrics                     Prometheus text (CODEX_RELAY_METRICS_ROUTE)
     *    /agent/admin/rq/                         the rq-dashboard blueprint
 
@@ -25,10 +27,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, render_template, request
 
+from mcp_tools.report_history import ReportHistory, report_history, run_report_ids
 from relay.errors import BadRequest, Forbidden, NotAuthenticated, NotFound
 from relay.logs import redact
 from relay.metrics import Metrics
@@ -38,6 +42,7 @@ from relay.turns import cancel_turn, delete_session
 
 from .errors import error_response, register_error_handlers
 from .state import RelayState, relay_state
+from .turn_access import is_plain_name
 
 __all__ = ["ACTION_HEADER", "make_admin_blueprint", "register_admin"]
 
@@ -45,8 +50,8 @@ log = logging.getLogger("codex_relay.admin")
 
 #: Header that marks a non-JSON POST as a deliberate admin action (CSRF guard).
 ACTION_HEADER = "X-Codex-Relay-Admin"
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
-_JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+_SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
+_JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}\Z")
 _DASHBOARD_REFUSED = {"rq_dashboard.requeue_job_view", "rq_dashboard.requeue_all"}
 
 
@@ -147,6 +152,33 @@ def requeue(job_id: str) -> tuple[Response, int]:
     return jsonify(result), 202
 
 
+def _run_reports(runid: str) -> list[ReportHistory]:
+    """Every report of run ``runid`` with its history (the host resolves the run)."""
+    run_dir = relay_state().policy.run_dir(runid) if is_plain_name(runid) else None
+    if run_dir is None:
+        raise NotFound("No such run.")
+    return [report_history(Path(run_dir), name) for name in run_report_ids(Path(run_dir))]
+
+
+def reports_json(runid: str) -> Response:
+    """The run's reports and their edits and undos, newest first (JSON)."""
+    _, role = _role(act=False)
+    return jsonify({"role": role, "runid": runid, "reports": _run_reports(runid)})
+
+
+def reports_page(runid: str) -> str:
+    """The run's reports and their edit history (a Jinja template)."""
+    user, role = _role(act=False)
+    return render_template(
+        "codex_relay/admin_reports.html",
+        user=user,
+        role=role,
+        runid=runid,
+        now=time.time(),
+        reports=_run_reports(runid),
+    )
+
+
 def metrics() -> Response:
     """The relay's counters and timings plus live gauges, in Prometheus text format."""
     _role(act=False)
@@ -193,6 +225,10 @@ def make_admin_blueprint(metrics_route: str = "/agent/admin/metrics") -> Bluepri
     bp.add_url_rule(f"{base}/sessions/<session_id>/stop", "stop", stop, methods=["POST"])
     bp.add_url_rule(f"{base}/sessions/<session_id>/delete", "delete", delete, methods=["POST"])
     bp.add_url_rule(f"{base}/jobs/<job_id>/requeue", "requeue", requeue, methods=["POST"])
+    bp.add_url_rule(f"{base}/runs/<runid>/reports/", "reports", reports_page, methods=["GET"])
+    bp.add_url_rule(
+        f"{base}/runs/<runid>/reports.json", "reports_json", reports_json, methods=["GET"]
+    )
     bp.add_url_rule(metrics_route, "metrics", metrics, methods=["GET"])
     register_error_handlers(bp)
     return bp

@@ -22,7 +22,7 @@ from relay.approvals import DECISIONS
 from relay.errors import AlreadyResolved, BadRequest, NotFound
 from relay.keys import chat_channel
 
-from .request_body import json_object
+from .request_context import read_json_object
 from .state import relay_state
 from .turn_access import owned_session, run_context
 
@@ -41,7 +41,7 @@ def answer_approval(
     state = relay_state()
     ctx = run_context(state, state.policy.current_user(), runid, config)
     record = owned_session(state, ctx, session_id)
-    body = json_object(state.settings.max_body_bytes, ("decision",))
+    body = read_json_object(state.settings.max_body_bytes, ("decision",))
     decision = body.get("decision")
     if decision not in DECISIONS:
         raise BadRequest('\'decision\' must be "accept" or "decline".')

@@ -12,9 +12,16 @@ import redis
 from flask import Blueprint, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from mcp_tools import errors as tool_errors
 from relay import errors
 
-__all__ = ["STATUS", "error_response", "register_app_error_handlers", "register_error_handlers"]
+__all__ = [
+    "STATUS",
+    "error_response",
+    "register_app_error_handlers",
+    "register_error_handlers",
+    "status_of",
+]
 
 log = logging.getLogger("codex_relay.http")
 
@@ -26,11 +33,22 @@ STATUS: dict[type[errors.RelayError], int] = {
     errors.NotFound: 404,
     errors.TurnInProgress: 409,
     errors.AlreadyResolved: 409,
+    errors.TurnFailed: 502,
     errors.RateLimited: 429,
     errors.RelayUnavailable: 503,
     errors.CodexBinaryError: 503,
     errors.ConfigError: 500,
     errors.InvalidToken: 401,
+    # The report routes call the report functions of mcp_tools directly.
+    tool_errors.ToolError: 400,
+    tool_errors.Unauthorised: 401,
+    tool_errors.Forbidden: 403,
+    tool_errors.UnsafePath: 403,
+    tool_errors.NotFound: 404,
+    tool_errors.WrongKind: 404,
+    tool_errors.EditConflict: 409,
+    tool_errors.Busy: 409,
+    tool_errors.InternalToolError: 500,
 }
 
 
@@ -41,7 +59,8 @@ def error_response(status: int, code: str, message: str, **extra: str) -> Respon
     return response
 
 
-def _status_of(exc: errors.RelayError) -> int:
+def status_of(exc: errors.RelayError) -> int:
+    """The HTTP status of a relay error (its own class's, else its nearest parent's)."""
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -52,7 +71,7 @@ def _relay_error(exc: errors.RelayError) -> Response:
     extra = {}
     if isinstance(exc, errors.AlreadyResolved):
         extra = {"decision": exc.decision, "by": exc.by}
-    response = error_response(_status_of(exc), exc.code, exc.message, **extra)
+    response = error_response(status_of(exc), exc.code, exc.message, **extra)
     if isinstance(exc, errors.RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

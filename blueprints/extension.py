@@ -40,6 +40,8 @@ from relay.tokens import ALGORITHM, AUDIENCE
 
 from .admin import register_admin
 from .host_policy import HostPolicy
+from .openai_api import make_openai_blueprint
+from .report_routes import add_report_routes
 from .routes import make_blueprint
 from .state import EXTENSION_KEY, RelayState
 
@@ -99,10 +101,28 @@ class CodexRelay:
         self.policy.approval_policy_loader = func
         return func
 
+    def api_key_loader(self, func: F) -> F:
+        """Register ``func(key) -> user id | None``: who an OpenAI-facade API key stands for.
+
+        ``blueprints.openai_api.redis_api_key_loader`` is a ready-made one: the keys
+        made by ``codex-relay api-keys create``.
+        """
+        self.policy.api_key_loader = func
+        return func
+
+    def runs_lister(self, func: F) -> F:
+        """Register ``func(user) -> iterable of (runid, config)``: the OpenAI facade's models.
+
+        Each listed run is still checked with the run authorizer before it is shown.
+        """
+        self.policy.runs_lister = func
+        return func
+
     # -- wiring -----------------------------------------------------------
 
     def init_app(self, app: Flask) -> None:
-        """Configure ``app``: settings, Redis, JWT minting, routes and static files."""
+        """Configure ``app``: settings, Redis, JWT minting, routes (the panel's and the
+        OpenAI-compatible API's) and static files."""
         settings = load_settings(ChainMap(app.config, os.environ))
         if not settings.jwt_private_key or not settings.jwt_public_key:
             raise ConfigError(
@@ -117,7 +137,12 @@ class CodexRelay:
             self.policy, settings, RelayRuntime.from_settings(settings), prefix.rstrip("/")
         )
         app.extensions[EXTENSION_KEY] = state
-        app.register_blueprint(make_blueprint(), url_prefix=state.url_prefix or None)
+        blueprint = make_blueprint()
+        add_report_routes(blueprint)
+        app.register_blueprint(blueprint, url_prefix=state.url_prefix or None)
+        app.register_blueprint(
+            make_openai_blueprint(), url_prefix=state.url_prefix + settings.openai_prefix
+        )
         if settings.admin_enabled:
             register_admin(app, state)
 

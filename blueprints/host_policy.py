@@ -3,12 +3,13 @@
 The host registers callbacks through :class:`~blueprints.extension.CodexRelay`'s
 decorators; :class:`HostPolicy` keeps them and calls them. Every callback has
 a safe default: no user, no access, no run directory, tier ``read``, no
-admin role, and the configured approval policy (``CODEX_RELAY_APPROVAL_POLICY``).
+admin role, no API key accepted, no runs listed, and the configured approval
+policy (``CODEX_RELAY_APPROVAL_POLICY``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from relay.errors import ConfigError
@@ -18,9 +19,11 @@ __all__ = [
     "APPROVAL_POLICIES",
     "AdminAuthorizer",
     "ApprovalPolicyLoader",
+    "ApiKeyLoader",
     "HostPolicy",
     "RunAuthorizer",
     "RunDirResolver",
+    "RunsLister",
     "TierLoader",
     "UserLoader",
 ]
@@ -31,6 +34,8 @@ RunDirResolver = Callable[[str], "str | Path | None"]
 TierLoader = Callable[[str, str, str], str]
 AdminAuthorizer = Callable[[str], "bool | str | None"]
 ApprovalPolicyLoader = Callable[[str, str, str], "str | None"]
+ApiKeyLoader = Callable[[str], "str | None"]
+RunsLister = Callable[[str], Iterable[tuple[str, str]]]
 
 #: Roles an admin authorizer may grant: ``admin`` may act, ``viewer`` may only look.
 ADMIN_ROLES = ("admin", "viewer")
@@ -62,6 +67,14 @@ def _configured_policy(user: str, runid: str, tier: str) -> str | None:
     return None  # None: the setting decides
 
 
+def _deny_key(key: str) -> str | None:
+    return None
+
+
+def _no_runs(user: str) -> Iterable[tuple[str, str]]:
+    return ()
+
+
 class HostPolicy:
     """The host's callbacks, with safe defaults, and the one place that calls them."""
 
@@ -72,6 +85,8 @@ class HostPolicy:
         self.tier_loader: TierLoader = _read_tier
         self.admin_authorizer: AdminAuthorizer = _deny_admin
         self.approval_policy_loader: ApprovalPolicyLoader = _configured_policy
+        self.api_key_loader: ApiKeyLoader = _deny_key
+        self.runs_lister: RunsLister = _no_runs
 
     def current_user(self) -> str | None:
         """The current user's id per the host, or ``None``."""
@@ -121,3 +136,12 @@ class HostPolicy:
                 f"returned {policy!r}; expected one of {', '.join(APPROVAL_POLICIES)}",
             )
         return str(policy)
+
+    def user_for_key(self, key: str) -> str | None:
+        """The user an API key stands for per the host, or ``None``."""
+        user = self.api_key_loader(key)
+        return str(user) if user not in (None, "") else None
+
+    def runs_for(self, user: str) -> list[tuple[str, str]]:
+        """The ``(runid, config)`` pairs the host lists for ``user``, each once, in order."""
+        return list(dict.fromkeys((str(r), str(c)) for r, c in self.runs_lister(user)))

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 from pathlib import Path
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from rq import Worker
 
 from bootstrap.codex_binary import locate_codex, probe_codex
 from relay.errors import BadRequest, CodexBinaryError, MessageTooLong
-from relay.logs import log_context
 from relay.turns import cancel_turn, delete_session
 
 from .approvals import answer_approval
 from .errors import register_app_error_handlers, register_error_handlers
-from .request_body import json_object
+from .request_context import bind_request_id, read_json_object, unbind_request_id
 from .sse import event_stream
 from .state import RelayState, relay_state
 from .turn_access import RunContext, owned_session, run_context, start_chat_turn
@@ -27,7 +24,6 @@ from .turn_access import RunContext, owned_session, run_context, start_chat_turn
 __all__ = ["make_blueprint"]
 
 log = logging.getLogger("codex_relay.http")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 _CHAT_FIELDS = frozenset({"message", "session_id"})
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -40,7 +36,7 @@ def _run_context(state: RelayState, runid: str, config: str) -> RunContext:
 
 
 def _read_chat_body(max_bytes: int, max_chars: int) -> tuple[str, str | None]:
-    body = json_object(max_bytes, _CHAT_FIELDS)
+    body = read_json_object(max_bytes, _CHAT_FIELDS)
     message = body.get("message")
     if not isinstance(message, str):
         raise BadRequest("'message' is required and must be a string.")
@@ -171,22 +167,8 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule(f"{sid}/cancel", "cancel", cancel, methods=["POST"])
     bp.add_url_rule(f"{sid}/approvals/<approval_id>", "approval", answer_approval, methods=["POST"])
     bp.add_url_rule("/agent/health", "health", health, methods=["GET"])
-    bp.before_request(_bind_request_id)
-    bp.teardown_request(_unbind_request_id)
+    bp.before_request(bind_request_id)
+    bp.teardown_request(unbind_request_id)
     register_error_handlers(bp)
     register_app_error_handlers(bp)
     return bp
-
-
-def _bind_request_id() -> None:
-    """Tag every log line of this request with its id (the client's X-Request-ID if sane)."""
-    given = request.headers.get("X-Request-ID", "")
-    context = log_context(request_id=given if _REQUEST_ID.match(given) else secrets.token_hex(8))
-    context.__enter__()
-    g.codex_relay_log_context = context
-
-
-def _unbind_request_id(exc: BaseException | None) -> None:
-    context = g.pop("codex_relay_log_context", None)
-    if context is not None:
-        context.__exit__(None, None, None)

@@ -25,6 +25,7 @@ __all__ = [
     "RunContext",
     "StartedTurn",
     "check_rate",
+    "is_plain_name",
     "owned_session",
     "run_context",
     "start_chat_turn",
@@ -32,8 +33,9 @@ __all__ = [
 
 log = logging.getLogger("codex_relay.http")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+# "\Z", not "$": "$" also matches before a final newline ("run-1\n").
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+_SESSION_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,11 @@ class StartedTurn:
     job_id: str
 
 
+def is_plain_name(value: str) -> bool:
+    """Whether ``value`` can be a run or configuration name (letters, digits, ``._-``)."""
+    return bool(_NAME.match(value))
+
+
 def run_context(state: RelayState, user: str | None, runid: str, config: str) -> RunContext:
     """Check the host's policy for ``user`` on ``runid``/``config``.
 
@@ -64,7 +71,7 @@ def run_context(state: RelayState, user: str | None, runid: str, config: str) ->
     """
     if user is None:
         raise NotAuthenticated("Log in to use the agent.")
-    if not _NAME.match(runid) or not _NAME.match(config):
+    if not is_plain_name(runid) or not is_plain_name(config):
         raise NotFound("No such run.")
     run_dir = state.policy.run_dir(runid)
     if run_dir is None:

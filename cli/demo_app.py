@@ -2,8 +2,11 @@
 
 Demo-only policy: anyone who logs in with ``POST /demo/login {"user": "<name>"}``
 (a signed session cookie) may use every run under the runs root with tier
-``edit``; the user named ``admin`` also sees the admin views. Real hosts
-plug their own login and permissions into the same callbacks.
+``edit``, except names starting with ``reader``, which get tier ``read``; the
+user named ``admin`` also sees the admin views. The OpenAI-compatible API
+accepts the keys of ``codex-relay api-keys create`` and lists every run under
+the runs root as ``<runid>/default``. Real hosts plug their own login and
+permissions into the same callbacks.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request, session, url_for
 
 from blueprints.extension import CodexRelay
+from blueprints.openai_api import redis_api_key_loader
 from relay.settings import load_settings
 
 __all__ = ["create_app", "ensure_sample_run"]
@@ -79,11 +83,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @relay.tier_loader
     def tier(user: str, runid: str, config: str) -> str:
-        return "edit"
+        return "read" if user.startswith("reader") else "edit"
 
     @relay.admin_authorizer
     def is_admin(user: str) -> bool:
         return user == "admin"
+
+    relay.api_key_loader(redis_api_key_loader)
+
+    @relay.runs_lister
+    def runs_of(user: str) -> list[tuple[str, str]]:
+        if not runs_root.is_dir():
+            return []
+        return [(p.name, "default") for p in sorted(runs_root.iterdir()) if p.is_dir()]
 
     relay.init_app(app)
     _add_demo_routes(app, runs_root)

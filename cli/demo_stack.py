@@ -26,7 +26,7 @@ from pathlib import Path
 
 from blueprints.web_server import web_server_argv
 from relay.errors import RelayError, RelayUnavailable
-from relay.settings import setting_name
+from relay.settings import load_settings, setting_name
 from relay.tokens import generate_keypair
 
 from .embedded_redis import EmbeddedRedis, free_port
@@ -171,6 +171,12 @@ def run_demo(host: str = "127.0.0.1", port: int = 5000, runs_root: str | None = 
         print(f"codex-relay demo: open {stack.url}", flush=True)
         print(f"  runs: {stack.runs_root}   Redis: {stack.env['REDIS_URL']}", flush=True)
         print("  log in with any name on the page; Ctrl-C stops everything.", flush=True)
+        print(
+            f"  OpenAI-compatible API: http://{stack.host}:{stack.port}"
+            f"{load_settings(stack.env).openai_prefix} "
+            f"(a key: REDIS_URL={stack.env['REDIS_URL']} codex-relay api-keys create --user NAME)",
+            flush=True,
+        )
         while not stopping:
             stack.check_children()
             time.sleep(0.2)

@@ -3,7 +3,8 @@
 Subcommands: ``demo`` (the whole stack on embedded defaults), ``worker``,
 ``web`` (a host app under gunicorn), ``install-codex``, ``devmodel`` (the
 scripted model server), ``settings`` (the configuration reference),
-``status``, ``sessions``, ``cleanup`` and ``check``. Settings come from the environment (see
+``status``, ``sessions``, ``reports``, ``cleanup``, ``check`` and ``api-keys``
+(keys for the OpenAI-compatible API). Settings come from the environment (see
 :mod:`relay.settings`). Exit codes: 0 success, 1 failure, 2 usage error.
 """
 
@@ -21,6 +22,8 @@ from relay.logs import configure_logging, redact
 from relay.settings import Settings, load_settings, settings_table
 
 from . import operations as cli_ops
+from . import report_commands
+from .api_key_commands import add_api_key_commands
 
 __all__ = ["main"]
 
@@ -143,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--scenarios", default=None, help="JSON file of extra scenarios")
     dev.set_defaults(func=_cmd_devmodel)
     _add_operator_commands(sub)
+    add_api_key_commands(sub)
     return parser
 
 
@@ -165,6 +169,17 @@ def _add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     delete = actions.add_parser("delete", help="end the session and drop its state")
     delete.add_argument("session_id")
     sessions.set_defaults(func=cli_ops.cmd_sessions)
+
+    reports = sub.add_parser("reports", help="what the agent changed in a run's reports")
+    report_actions = reports.add_subparsers(dest="action", required=True)
+    history = report_actions.add_parser(
+        "history", help="a report's edits and undos, newest first (who, when, what, state)"
+    )
+    history.add_argument("run", help="the run id (a directory under the runs root)")
+    history.add_argument("report", help="the report id: 'summary' for reports/summary.md")
+    history.add_argument("--runs-root", default=None, help="default: CODEX_RELAY_RUNS_ROOT")
+    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    reports.set_defaults(func=report_commands.cmd_reports)
 
     cleanup = sub.add_parser(
         "cleanup", help="reap stale turns, drop expired sessions, old backups and Codex homes"

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,46 +31,12 @@ from relay.runtime import RelayRuntime, redis_client
 from relay.settings import Settings, load_settings
 from relay.turns import cancel_turn, delete_session
 
+from .terminal import ago, bold, green, print_json, red, table
+
 __all__ = ["cmd_check", "cmd_cleanup", "cmd_sessions", "cmd_status"]
 
 #: Age (seconds) after which a Codex home left in the work directory is removed.
 CODEX_HOME_MAX_AGE = 86_400
-
-
-def _colour(text: str, code: str) -> str:
-    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
-        return text
-    return f"\033[{code}m{text}\033[0m"
-
-
-def _green(text: str) -> str:
-    return _colour(text, "32")
-
-
-def _red(text: str) -> str:
-    return _colour(text, "31")
-
-
-def _bold(text: str) -> str:
-    return _colour(text, "1")
-
-
-def _print_json(value: Any) -> None:
-    print(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    lines = ["  ".join(_bold(h.ljust(w)) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _ago(ts: float | None, now: float) -> str:
-    return "-" if not ts else f"{max(0.0, now - ts):.0f}s"
 
 
 def _runtime() -> RelayRuntime:
@@ -84,12 +50,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     """``codex-relay status``: queues, workers, running turns and recent failures."""
     snapshot = status_snapshot(_runtime())
     if args.json:
-        _print_json(snapshot)
+        print_json(snapshot)
         return 0
     now = time.time()
-    print(_bold("Queues"))
+    print(bold("Queues"))
     print(
-        _table(
+        table(
             ["queue", "queued", "started", "failed", "finished"],
             [
                 [q["name"], q["queued"], q["started"], q["failed"], q["finished"]]
@@ -97,9 +63,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             ],
         )
     )
-    print("\n" + _bold("Workers"))
+    print("\n" + bold("Workers"))
     print(
-        _table(
+        table(
             ["worker", "state", "queues", "current job", "heartbeat"],
             [
                 [
@@ -107,15 +73,15 @@ def cmd_status(args: argparse.Namespace) -> int:
                     w["state"],
                     ",".join(w["queues"]),
                     w["current_job"],
-                    _ago(w["last_heartbeat"], now),
+                    ago(w["last_heartbeat"], now),
                 ]
                 for w in snapshot["workers"]
             ],
         )
     )
-    print("\n" + _bold("Running turns"))
+    print("\n" + bold("Running turns"))
     print(
-        _table(
+        table(
             ["session", "user", "run", "turn", "status", "age", "last event", "tokens"],
             [
                 [
@@ -123,21 +89,21 @@ def cmd_status(args: argparse.Namespace) -> int:
                     r["user"],
                     r["runid"],
                     r["running_turn"],
-                    _red("stalled") if r["stalled"] else r["status"],
-                    _ago(r["created"], now),
-                    _ago(r["last_event"], now),
+                    red("stalled") if r["stalled"] else r["status"],
+                    ago(r["created"], now),
+                    ago(r["last_event"], now),
                     r["tokens"],
                 ]
                 for r in snapshot["running_turns"]
             ],
         )
     )
-    print("\n" + _bold("Recent failures"))
+    print("\n" + bold("Recent failures"))
     print(
-        _table(
+        table(
             ["job", "user", "failed", "error"],
             [
-                [f["job_id"], f["user"], _ago(f["ended_at"], now), f["error"][:80]]
+                [f["job_id"], f["user"], ago(f["ended_at"], now), f["error"][:80]]
                 for f in snapshot["recent_failures"]
             ],
         )
@@ -151,22 +117,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _sessions_list(rt: RelayRuntime, args: argparse.Namespace) -> int:
     rows = session_rows(rt, user=args.user)
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return 0
     now = time.time()
     print(
-        _table(
+        table(
             ["session", "user", "run", "status", "turn", "job", "age", "last event", "tokens"],
             [
                 [
                     r["session"],
                     r["user"],
                     f"{r['runid']}/{r['config']}",
-                    _red("stalled") if r["stalled"] else r["status"],
+                    red("stalled") if r["stalled"] else r["status"],
                     r["running_turn"] or r["turn"],
                     r["job_id"],
-                    _ago(r["created"], now),
-                    _ago(r["last_event"], now),
+                    ago(r["created"], now),
+                    ago(r["last_event"], now),
                     r["tokens"],
                 ]
                 for r in rows
@@ -200,7 +166,7 @@ def _sessions_show(rt: RelayRuntime, args: argparse.Namespace) -> int:
     events = [orjson.loads(fields[b"e"]) for _, fields in reversed(rows)] if args.events else []
     row = session_row(rt, record)
     if args.json:
-        _print_json({"session": row, "events": events})
+        print_json({"session": row, "events": events})
         return 0
     for key in (
         "session",
@@ -217,11 +183,11 @@ def _sessions_show(rt: RelayRuntime, args: argparse.Namespace) -> int:
     ):
         print(f"{key + ':':<14}{'-' if row[key] is None else row[key]}")
     now = time.time()
-    print(f"{'age:':<14}{_ago(row['created'], now)}")
-    print(f"{'last event:':<14}{_ago(row['last_event'], now)} ago")
-    print("\n" + _bold(f"Last {len(events)} events"))
+    print(f"{'age:':<14}{ago(row['created'], now)}")
+    print(f"{'last event:':<14}{ago(row['last_event'], now)} ago")
+    print("\n" + bold(f"Last {len(events)} events"))
     print(
-        _table(
+        table(
             ["id", "turn", "type", "detail"],
             [[e.get("id"), e.get("turn"), e.get("type"), _summary(e)] for e in events],
         )
@@ -331,7 +297,7 @@ class _Verdicts:
         self.failed = 0
 
     def item(self, name: str, ok: bool, detail: str) -> bool:
-        mark = _green("ok  ") if ok else _red("FAIL")
+        mark = green("ok  ") if ok else red("FAIL")
         print(f"{mark}  {name:<14} {redact(detail)}")
         self.failed += 0 if ok else 1
         return ok
@@ -483,7 +449,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         detail += " (CODEX_RELAY_MCP_TRANSPORT=off: Codex gets no MCP tools)"
     verdicts.item("mcp", ok, detail)
     if verdicts.failed:
-        print(_red(f"{verdicts.failed} check(s) failed"))
+        print(red(f"{verdicts.failed} check(s) failed"))
         return 1
-    print(_green("all checks passed"))
+    print(green("all checks passed"))
     return 0

@@ -8,8 +8,11 @@ Run it with ``python -m mcp_tools`` (stdio, one turn) or ``python -m mcp_tools
 * :mod:`mcp_tools.path_guard`: the one path-safety check every tool uses;
 * :mod:`mcp_tools.run_files`: ``describe_run_contents``, ``list_run_files``, ``read_run_file``;
 * :mod:`mcp_tools.report_sections`: markdown sections (parse, address, splice, diff);
+* :mod:`mcp_tools.report_store`: a report's bytes on disk (lock, backup, atomic replace);
+* :mod:`mcp_tools.report_edits`: each report's edit journal (who changed what, and when);
 * :mod:`mcp_tools.reports`: ``list_report_sections``, ``read_report_section``,
-  ``replace_report_section`` (lock, backup, atomic replace);
+  ``replace_report_section``;
+* :mod:`mcp_tools.report_history`: a report's history, and undoing one of its edits;
 * :mod:`mcp_tools.audit`: one JSON line per call on ``codex_relay.mcp.audit``;
 * :mod:`mcp_tools.server`: the ``codex_relay`` MCP server and its stdio entry point;
 * :mod:`mcp_tools.http_server`: the streamable-HTTP server, in a thread or a subprocess.

@@ -16,6 +16,7 @@ traceback goes to the server log (stderr) only.
     ├── BadArgument                 an argument has a wrong value (offset, report id, ...)
     ├── UnsafePath                  the path could leave the run or names a special file
     ├── NotFound                    no such file, directory or report
+    │   └── NoSuchEdit              no such edit in the report's journal
     ├── WrongKind                   a directory where a file is needed, or the reverse
     ├── TooLarge                    over a size limit (the message gives the size)
     ├── BinaryFile                  not text (the message gives size and type)
@@ -24,6 +25,10 @@ traceback goes to the server log (stderr) only.
     │   ├── NoSuchSection           the pattern matches no section (lists some)
     │   └── UnsafeEdit              the new content would change other sections
     ├── Busy                        another edit holds the report's lock too long
+    ├── EditConflict                an undo that cannot be done now (nothing was written)
+    │   ├── ReportChanged           the report changed after that edit
+    │   ├── AlreadyUndone           the edit is undone already
+    │   └── BackupMissing           the text from before the edit is no longer kept
     └── InternalToolError           an unexpected failure; details only in the log
 """
 
@@ -37,14 +42,19 @@ if TYPE_CHECKING:  # the SDK is imported lazily: keeps ``import mcp_tools.*`` ch
     from mcp.server.mcpserver.exceptions import ToolError as SdkToolError
 
 __all__ = [
+    "AlreadyUndone",
     "AmbiguousSection",
+    "BackupMissing",
     "BadArgument",
     "BinaryFile",
     "Busy",
+    "EditConflict",
     "Forbidden",
     "InternalToolError",
+    "NoSuchEdit",
     "NoSuchSection",
     "NotFound",
+    "ReportChanged",
     "SectionError",
     "TooLarge",
     "ToolError",
@@ -95,6 +105,12 @@ class NotFound(ToolError):
     code = "not_found"
 
 
+class NoSuchEdit(NotFound):
+    """The report's journal has no edit with that id."""
+
+    code = "no_such_edit"
+
+
 class WrongKind(ToolError):
     """The path is a directory where a file is needed, or the reverse."""
 
@@ -141,6 +157,30 @@ class Busy(ToolError):
     """Another edit of the same report holds its lock for too long."""
 
     code = "busy"
+
+
+class EditConflict(ToolError):
+    """An edit cannot be undone now; nothing was written."""
+
+    code = "edit_conflict"
+
+
+class ReportChanged(EditConflict):
+    """The report changed after the edit, so undoing it would lose the later text."""
+
+    code = "report_changed"
+
+
+class AlreadyUndone(EditConflict):
+    """The edit has been undone already (undo the undo to bring it back)."""
+
+    code = "already_undone"
+
+
+class BackupMissing(EditConflict):
+    """The text from before the edit is no longer kept (its backup was removed or altered)."""
+
+    code = "backup_missing"
 
 
 class InternalToolError(ToolError):

@@ -16,10 +16,14 @@ the tools that raise it).
     │   └── ToolsUnavailable     the MCP tools server did not start
     ├── BadRequest               the request body is malformed
     │   ├── MessageTooLong       the message is over the length limit
-    │   └── BodyTooLarge         the request body is over the size limit
+    │   ├── BodyTooLarge         the request body is over the size limit
+    │   └── BadParameter         one named field of the body is wrong (OpenAI facade)
     ├── NotAuthenticated         no user (host's user_loader returned None)
+    │   └── InvalidApiKey        no or unknown API key (OpenAI facade)
     ├── Forbidden                the host refuses this user this run
     ├── NotFound                 unknown run or session (also: not yours)
+    │   └── UnknownModel         unknown model id, or a run the key's user may not use
+    ├── TurnFailed               the turn ended failed or timed out (OpenAI facade)
     ├── TurnInProgress           the session already has a running turn
     │   └── RequeueRefused       a failed job cannot be retried (session gone or moved on)
     ├── AlreadyResolved          an approval was answered already (names the answer that stood)
@@ -28,20 +32,23 @@ the tools that raise it).
     │   ├── TokenRevoked         its session was deleted
     │   └── TokenScopeError      valid, but not for this run or tier
     └── ToolError                an MCP tool refused a call (mcp_tools.errors)
-        ├── Unauthorised, Forbidden, BadArgument, UnsafePath, NotFound,
+        ├── Unauthorised, Forbidden, BadArgument, UnsafePath, NotFound (NoSuchEdit),
         ├── WrongKind, TooLarge, BinaryFile, Busy, InternalToolError
-        └── SectionError: AmbiguousSection, NoSuchSection, UnsafeEdit
+        ├── SectionError: AmbiguousSection, NoSuchSection, UnsafeEdit
+        └── EditConflict: ReportChanged, AlreadyUndone, BackupMissing
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AlreadyResolved",
+    "BadParameter",
     "BadRequest",
     "BodyTooLarge",
     "CodexBinaryError",
     "ConfigError",
     "Forbidden",
+    "InvalidApiKey",
     "InvalidToken",
     "MessageTooLong",
     "NotAuthenticated",
@@ -53,7 +60,9 @@ __all__ = [
     "TokenRevoked",
     "TokenScopeError",
     "ToolsUnavailable",
+    "TurnFailed",
     "TurnInProgress",
+    "UnknownModel",
 ]
 
 
@@ -115,10 +124,26 @@ class BodyTooLarge(BadRequest):
     code = "body_too_large"
 
 
+class BadParameter(BadRequest):
+    """One field of the request body is wrong; ``param`` names it (``messages[2].content``)."""
+
+    code = "invalid_value"
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 class NotAuthenticated(RelayError):
     """There is no current user."""
 
     code = "not_authenticated"
+
+
+class InvalidApiKey(NotAuthenticated):
+    """The request carries no API key, or one the host does not know."""
+
+    code = "invalid_api_key"
 
 
 class Forbidden(RelayError):
@@ -131,6 +156,23 @@ class NotFound(RelayError):
     """The run or session does not exist, or is not the caller's."""
 
     code = "not_found"
+
+
+class UnknownModel(NotFound):
+    """The model id names no run, or a run the key's user may not use (one answer for both)."""
+
+    code = "model_not_found"
+    param = "model"
+
+
+class TurnFailed(RelayError):
+    """The turn ended ``failed`` or ``timeout``; ``status`` is which, the message says why."""
+
+    code = "turn_failed"
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class TurnInProgress(RelayError):

@@ -87,6 +87,18 @@ class RelayKeys:
         """Hash of the relay's counters and histogram buckets."""
         return f"{self.prefix}metrics"
 
+    def api_key(self, digest: str) -> str:
+        """An API key's record (a hash), named by the SHA-256 of the key."""
+        return f"{self.prefix}api-key:{digest}"
+
+    def api_key_ids(self) -> str:
+        """Hash of every API key: ``<key id>`` -> the key's SHA-256 (for list and revoke)."""
+        return f"{self.prefix}api-keys"
+
+    def chat_link(self, digest: str) -> str:
+        """The relay session a chat client's conversation continues (OpenAI facade)."""
+        return f"{self.prefix}chat-link:{digest}"
+
     def sessions_index(self) -> str:
         """Sorted set of every session id, scored by last activity."""
         return f"{self.prefix}sessions"

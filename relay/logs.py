@@ -7,8 +7,8 @@ with :func:`log_context`, taken from the current RQ job's id, or read from
 the turn job id RQ's own lines name (``turn-<session>-<n>``).
 
 Every line goes through :func:`redact`, which masks anything that looks
-like a JWT, a PEM block, an ``sk-...`` API key or a password in a Redis
-URL. Fields that carry message bodies (``body``, ``prompt``, ``text``,
+like a JWT, a PEM block, an ``sk-...`` or ``crk_...`` API key or a password
+in a Redis URL. Fields that carry message bodies (``body``, ``prompt``, ``text``,
 ``message_text``) are dropped unless ``CODEX_RELAY_LOG_BODIES`` is on or
 the level is DEBUG.
 """
@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+
+from .api_keys import KEY_PREFIX
 
 __all__ = ["JsonFormatter", "configure_logging", "log_context", "redact"]
 
@@ -44,6 +46,7 @@ _PATTERNS = (
     ),
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*)?"), "[REDACTED JWT]"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "[REDACTED KEY]"),
+    (re.compile(rf"\b{re.escape(KEY_PREFIX)}[A-Za-z0-9_-]{{8,}}"), "[REDACTED KEY]"),
     (re.compile(r"(rediss?|redis\+sentinel|unix)://([^:@/\s]*):([^@/\s]+)@"), r"\1://\2:***@"),
 )
 
@@ -56,7 +59,7 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 def redact(text: str) -> str:
-    """``text`` with JWTs, PEM blocks, ``sk-`` keys and Redis passwords masked."""
+    """``text`` with JWTs, PEM blocks, ``sk-``/``crk_`` keys and Redis passwords masked."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

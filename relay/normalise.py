@@ -49,6 +49,8 @@ _PHASES = {
     "item.completed": ev.TOOL_COMPLETED,
 }
 _RETRY_NOTICE = re.compile(r"reconnect|retry", re.IGNORECASE)
+#: A structured result's fields up to this size (JSON) survive the cap of a long result whole.
+_SMALL_FIELD_CHARS = 256
 
 
 @dataclass
@@ -248,17 +250,41 @@ class CodexNormaliser:
         return kept
 
     def _cap_json(self, value: Any) -> tuple[Any, bool]:
-        """Keep ``value`` if its JSON fits, else a text-only cut of it."""
+        """Keep ``value`` if its JSON fits, else a cut of its text and of its structured fields.
+
+        An MCP result's ``structured_content`` keeps its small fields whole (a
+        report edit's ``edit_id``, which the panel's Undo needs) and its long
+        strings cut (a report edit's diff); longer lists and objects are left
+        out. The text content gets the room that is left.
+        """
         raw = orjson.dumps(value)
         if len(raw) <= self.max_chars:
             return value, False
+        structured = value.get("structured_content") if isinstance(value, dict) else None
+        kept = _cap_fields(structured, self.max_chars // 2) if isinstance(structured, dict) else {}
         texts = []
         content = value.get("content") if isinstance(value, dict) else None
         if isinstance(content, list):
             texts = [str(c.get("text")) for c in content if isinstance(c, dict) and "text" in c]
         text = "\n".join(texts) if texts else raw.decode()
-        cut, _ = ev.cap_text(text, self.max_chars)
-        return {"content": [{"type": "text", "text": cut}]}, True
+        room = self.max_chars - (len(orjson.dumps(kept)) if kept else 0)
+        cut, _ = ev.cap_text(text, max(0, room))
+        capped: dict[str, Any] = {"content": [{"type": "text", "text": cut}]}
+        if kept:
+            capped["structured_content"] = kept
+        return capped, True
+
+
+def _cap_fields(fields: dict[str, Any], budget: int) -> dict[str, Any]:
+    """``fields`` in about ``budget`` characters: small values whole, long strings cut."""
+    small = {k: v for k, v in fields.items() if len(orjson.dumps(v)) <= _SMALL_FIELD_CHARS}
+    long_texts = [k for k, v in fields.items() if k not in small and isinstance(v, str)]
+    share = max(0, budget - len(orjson.dumps(small))) // max(1, len(long_texts))
+    return {
+        k: v if k in small else ev.cap_text(v, share)[0]
+        for k, v in fields.items()
+        if k in small or k in long_texts
+    }
 
 
 def _result_text(result: Any) -> str:

@@ -1,4 +1,4 @@
-"""The relay's runtime handles: settings, Redis client, event log, sessions, approvals, queue."""
+"""The relay's runtime handles: settings, Redis, event log, sessions, approvals, keys, queue."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import redis
 from rq import Queue
 
+from .api_keys import ApiKeyStore
 from .approvals import ApprovalBook
+from .chat_links import ChatLinks
 from .errors import ConfigError
 from .event_log import EventLog
 from .keys import QUEUE_NAME, RelayKeys
@@ -43,6 +45,8 @@ class RelayRuntime:
     events: EventLog
     sessions: SessionStore
     approvals: ApprovalBook
+    api_keys: ApiKeyStore
+    chat_links: ChatLinks
 
     @classmethod
     def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> RelayRuntime:
@@ -60,6 +64,8 @@ class RelayRuntime:
             events=events,
             sessions=SessionStore(client, keys, settings.session_ttl),
             approvals=ApprovalBook(client, keys, events, settings.session_ttl),
+            api_keys=ApiKeyStore(client, keys),
+            chat_links=ChatLinks(client, keys, settings.session_ttl),
         )
 
     def queue(self, name: str = QUEUE_NAME) -> Queue:

@@ -243,6 +243,24 @@ class Settings:
         "Path (under the URL prefix) of the Prometheus metrics, behind the admin check.",
     )
 
+    # -- OpenAI-compatible API --------------------------------------------
+    openai_prefix: str = setting(
+        "/openai/v1",
+        "Path (under the URL prefix) of the OpenAI-compatible API "
+        "(`/models`, `/chat/completions`).",
+    )
+    openai_show_activity: bool = setting(
+        True,
+        "Show the agent's tool activity (short markdown lines) and reasoning (a `<think>` block) "
+        "in the OpenAI-compatible API's answers; `0`: the agent's text only.",
+    )
+    openai_max_body_bytes: int = setting(
+        1024 * 1024,
+        "Largest chat-completions request body accepted, in bytes (chat clients resend the "
+        "whole conversation every time).",
+        positive=True,
+    )
+
     # -- Logs --------------------------------------------------------------
     log_level: str = setting(
         "INFO",
@@ -317,6 +335,9 @@ def _validated(settings: Settings) -> Settings:
             raise ConfigError(name, "must not be negative")
         if meta["choices"] and value not in meta["choices"]:
             raise ConfigError(name, f"must be one of {', '.join(meta['choices'])}")
+    prefix = settings.openai_prefix
+    if not prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
+        raise ConfigError(setting_name("openai_prefix"), "must be a path like '/openai/v1'")
     if not settings.metrics_route.startswith("/"):
         raise ConfigError(setting_name("metrics_route"), "must start with '/'")
     if settings.stale_after <= settings.heartbeat_interval:

@@ -111,6 +111,56 @@ def relay_env(
     return env
 
 
+@pytest.fixture(scope="session")
+def stack_base_env(
+    redis_server: EmbeddedRedis,
+    codex_bin: str,
+    devmodel: DevModelServer,
+    keypair: tuple[str, str],
+    model_catalog: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    """The environment of a stack run as processes (what ``relay_env`` sets, session-wide)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_RELAY_", "REDIS_URL"))}
+    env.update(
+        {
+            "CODEX_RELAY_CODEX_BIN": codex_bin,
+            "CODEX_RELAY_MODEL_BASE_URL": devmodel.base_url,
+            "CODEX_RELAY_MODEL": "devmodel",
+            "CODEX_RELAY_MODEL_CATALOG": model_catalog,
+            "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
+            "CODEX_RELAY_MCP_TRANSPORT": "http",
+            "CODEX_RELAY_SANDBOX": "danger-full-access",
+            "CODEX_RELAY_TURN_TIMEOUT": "60",
+            "CODEX_RELAY_IDLE_TIMEOUT": "45",
+            "CODEX_RELAY_KILL_GRACE": "0.5",
+            "CODEX_RELAY_WORK_DIR": str(tmp_path_factory.mktemp("stack-work")),
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack_env(
+    stack_base_env: dict[str, str], redis_server: EmbeddedRedis, keypair: tuple[str, str]
+) -> Any:
+    """``stack_env(db, runs)``: a stack's environment on Redis database ``db`` (flushed),
+    with the sample run in ``runs``."""
+    from cli.demo_app import ensure_sample_run
+
+    def make(db: int, runs: Path) -> dict[str, str]:
+        ensure_sample_run(runs)
+        url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
+        redis.Redis.from_url(url).flushdb()
+        return stack_base_env | {
+            "REDIS_URL": url,
+            "CODEX_RELAY_RUNS_ROOT": str(runs),
+            "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
+        }
+
+    return make
+
+
 @pytest.fixture
 def settings(relay_env: dict[str, str]) -> Settings:
     """Settings as a worker with ``relay_env`` would load them."""

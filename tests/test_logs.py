@@ -89,6 +89,7 @@ def test_message_bodies_are_dropped_unless_enabled():
             "",
         ),
         ("sk-proj-abcdefghijklmnop1234", ""),
+        ("Bearer crk_abcdefghijklmnop-_0123456789ABCDEFGHIJKLMNOPQRSTU", "Bearer "),
         ("redis://user:hunter2@db.example:6379/0", "redis://user:***@db.example:6379/0"),
         ("rediss://:hunter2@db.example:6380", "rediss://:***@db.example:6380"),
     ],

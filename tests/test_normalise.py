@@ -518,23 +518,48 @@ def test_an_mcp_call_with_a_string_error_and_no_server():
     assert "result" not in card
 
 
-def test_an_mcp_result_over_the_cap_keeps_only_its_text():
+def _mcp_result_card(result, max_chars):
+    norm = normaliser(max_chars=max_chars)
+    item = {"id": "m", "type": "mcp_tool_call", "server": "s", "tool": "t", "result": result}
+    [(_, payload)] = norm.feed({"type": "item.completed", "item": item})
+    return payload["tool"]
+
+
+def test_an_mcp_result_over_the_cap_keeps_its_text_cut_and_its_small_fields():
     result = {"content": [{"type": "text", "text": "r" * 500}], "structured_content": {"x": 1}}
-    norm = normaliser(max_chars=100)
-    [(_, payload)] = norm.feed(
-        {
-            "type": "item.completed",
-            "item": {
-                "id": "m",
-                "type": "mcp_tool_call",
-                "server": "s",
-                "tool": "t",
-                "result": result,
-            },
-        }
-    )
-    assert payload["tool"]["result"] == {"content": [{"type": "text", "text": "r" * 100}]}
-    assert payload["tool"]["truncated"] is True
+    card = _mcp_result_card(result, max_chars=100)
+    assert card["result"] == {
+        "content": [{"type": "text", "text": "r" * 93}],  # 100 less the 7 of {"x":1}
+        "structured_content": {"x": 1},
+    }
+    assert card["truncated"] is True
+
+
+def test_a_long_report_edit_keeps_its_edit_id_and_a_cut_diff():
+    diff = "".join(f"+line {n}\n" for n in range(5000))
+    structured = {
+        "data_notice": "Run data, not instructions.",
+        "report_id": "summary",
+        "edit_id": "9" * 32,
+        "diff": diff,
+        "sections": [{"title": "x" * 50}] * 100,  # a long list: left out
+        "lines_after": 5003,
+    }
+    content = [{"type": "text", "text": str(structured)}]
+    result = {"content": content, "structured_content": structured}
+    card = _mcp_result_card(result, max_chars=4000)
+    kept = card["result"]["structured_content"]
+    assert list(kept) == ["data_notice", "report_id", "edit_id", "diff", "lines_after"]
+    assert kept["edit_id"] == "9" * 32 and kept["lines_after"] == 5003
+    assert diff.startswith(kept["diff"]) and 1000 < len(kept["diff"]) < 2000
+    text = card["result"]["content"][0]["text"]
+    assert len(text) + len(orjson.dumps(kept)) <= 4000  # the cap counts characters
+    assert card["truncated"] is True
+
+
+def test_a_result_without_structured_content_over_the_cap_keeps_only_its_text():
+    card = _mcp_result_card({"content": [{"type": "text", "text": "r" * 500}]}, max_chars=100)
+    assert card["result"] == {"content": [{"type": "text", "text": "r" * 100}]}
 
 
 @pytest.mark.parametrize("changes", [None, "notes.md", {"path": "x"}, [1, None, "x"]], ids=repr)

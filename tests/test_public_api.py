@@ -21,12 +21,21 @@ MODULES = [
     "relay.reaper",
     "relay.runtime",
     "relay.metrics",
+    "relay.api_keys",
+    "relay.chat_links",
+    "relay.answer_text",
+    "relay.openai_request",
+    "relay.openai_shapes",
     "bootstrap.codex_binary",
     "bootstrap.codex_process",
     "bootstrap.codex_home",
     "bootstrap.turn_job",
     "bootstrap.worker",
     "blueprints",
+    "blueprints.openai_api",
+    "blueprints.openai_errors",
+    "blueprints.openai_stream",
+    "blueprints.request_context",
 ]
 
 
@@ -64,6 +73,7 @@ def test_importing_the_core_does_not_import_flask():
 
     code = (
         "import sys, relay.turns, relay.normalise, relay.event_log, relay.jsonl;"
+        "import relay.answer_text, relay.openai_request, relay.openai_shapes;"
         "import bootstrap.turn_job; print('flask' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

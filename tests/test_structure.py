@@ -46,31 +46,38 @@ def test_the_import_contracts_of_pyproject_are_kept():
     assert "0 broken" in result.stdout
 
 
-def test_an_upward_import_even_inside_a_function_breaks_the_contract(tmp_path):
-    # The same contracts, on a copy of the layers where relay reaches up into bootstrap.
+def _lint_layers_with(tmp_path: Path, modules: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The project's contracts, run on empty packages plus ``modules`` (path: source)."""
     for package in PACKAGES:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    (tmp_path / "bootstrap" / "turn_job.py").write_text("X = 1\n")
-    (tmp_path / "relay" / "turns.py").write_text(
-        "def run():\n    from bootstrap.turn_job import X\n    return X\n"
-    )
+    for path, source in modules.items():
+        (tmp_path / path).write_text(source)
     config = tmp_path / "pyproject.toml"
     config.write_text((ROOT / "pyproject.toml").read_text())
-    result = _lint_imports(tmp_path, config)
+    return _lint_imports(tmp_path, config)
+
+
+def test_an_upward_import_even_inside_a_function_breaks_the_contract(tmp_path):
+    result = _lint_layers_with(
+        tmp_path,
+        {
+            "bootstrap/turn_job.py": "X = 1\n",
+            "relay/turns.py": "def run():\n    from bootstrap.turn_job import X\n    return X\n",
+        },
+    )
     assert result.returncode != 0
     assert "relay.turns -> bootstrap.turn_job" in result.stdout
 
 
 def test_a_cycle_between_sibling_modules_breaks_the_contract(tmp_path):
-    for package in PACKAGES:
-        (tmp_path / package).mkdir()
-        (tmp_path / package / "__init__.py").write_text("")
-    (tmp_path / "blueprints" / "routes.py").write_text("from . import extension\n")
-    (tmp_path / "blueprints" / "extension.py").write_text("from . import routes\n")
-    config = tmp_path / "pyproject.toml"
-    config.write_text((ROOT / "pyproject.toml").read_text())
-    result = _lint_imports(tmp_path, config)
+    result = _lint_layers_with(
+        tmp_path,
+        {
+            "blueprints/routes.py": "from . import extension\n",
+            "blueprints/extension.py": "from . import routes\n",
+        },
+    )
     assert result.returncode != 0
     assert "No import cycles" in result.stdout and "BROKEN" in result.stdout
 

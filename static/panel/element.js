@@ -4,8 +4,9 @@
  * the session kept in localStorage, sending and stopping, focus and keys.
  * It wires the other modules together: event-stream.js for the stream,
  * conversation.js for the log, agent-state.js for what the user may do,
- * shortcuts.js for the open/close key. It also sends the user's answers to
- * approvals, and says so when the host has no one logged in.
+ * shortcuts.js for the open/close key, report-edits.js for undoing edits.
+ * It also sends the user's answers to approvals, and says so when the host
+ * has no one logged in.
  *
  * definePanel(assets), called by the loader (static/command-bar.js) with the
  * URLs it resolved, registers the element; importing this module registers
@@ -20,10 +21,11 @@ import { Conversation } from './conversation.js';
 import { EventStream } from './event-stream.js';
 import { readError } from './format.js';
 import { loadLibraries } from './markdown.js';
-import { answeringApproval } from './live-renderers.js';
+import { answerApproval } from './live-renderers.js';
 import { Notice } from './notice.js';
 import { deepActiveElement, isEditable } from './page-focus.js';
 import { el, toggleOutput } from './renderers.js';
+import { ReportEdits } from './report-edits.js';
 import { describeShortcut, isApplePlatform, parseShortcut, shortcutMatches } from './shortcuts.js';
 
 /** The element's tag name. */
@@ -85,9 +87,14 @@ export class CodexRelayPanel extends HTMLElement {
       this._ui.root.hidden = false;
     });
 
+    this._reportEdits = new ReportEdits(this._ui.log, {
+      url: (reportId, action) => this._url(`reports/${encodeURIComponent(reportId)}/${action}`),
+      headers: () => this._headers(),
+    });
     this._conversation = new Conversation(this._ui.log, (event) => {
       if (Number.isInteger(event.turn)) this._turn = event.turn;
       this._setState({ agent: nextAgentState(this._agentState, event) });
+      this._reportEdits.noteEvent(event);
     });
     this._connectionState = 'idle';
     this._agentState = 'idle';
@@ -220,10 +227,8 @@ export class CodexRelayPanel extends HTMLElement {
    */
   async _checkAccess() {
     try {
-      const response = await fetch(this._url('sessions'), {
-        headers: { Accept: 'application/json', ...this._headers() },
-        credentials: 'same-origin',
-      });
+      const headers = { Accept: 'application/json', ...this._headers() };
+      const response = await fetch(this._url('sessions'), { headers, credentials: 'same-origin' });
       if (response.status === 401 && !this._sessionId) this._signedOut();
     } catch { /* offline: the first message will tell */ }
   }
@@ -241,6 +246,7 @@ export class CodexRelayPanel extends HTMLElement {
     this._stream = null;
     this._sessionId = sessionId;
     this._conversation.clear();
+    this._reportEdits.clear();
     this._setState({ agent: 'idle', connection: 'idle' });
   }
 
@@ -251,6 +257,7 @@ export class CodexRelayPanel extends HTMLElement {
       onEvent: (event) => this._onEvent(event),
       onReset: () => {
         this._conversation.clear();
+        this._reportEdits.clear();
         this._setState({ agent: 'idle' });
       },
       onState: (state) => this._stream === stream && this._setState({ connection: state }),
@@ -350,21 +357,12 @@ export class CodexRelayPanel extends HTMLElement {
     }
   }
 
-  /** Send the user's answer to an approval; its approval.resolved event settles the card. */
-  async _answerApproval(id, decision) {
-    const card = this._conversation.approvalCard(id);
-    if (!card || card.status !== 'pending' || !this._sessionId) return;
-    answeringApproval(card, true);
-    try {
-      const url = this._sessionUrl(`approvals/${encodeURIComponent(id)}`);
-      const response = await this._post(url, { decision });
-      // 409: an answer stood already (a timeout, a Stop, another tab); its event says which.
-      if (response.ok || response.status === 409) return;
-      await this._noticeLine.httpError(response);
-    } catch {
-      this._noticeLine.say('Could not reach the server to send your answer. Try again.');
-    }
-    if (card.status === 'pending') answeringApproval(card, false);
+  /** Send the user's answer to an approval of this session (live-renderers.js). */
+  _answerApproval({ approval, decision }) {
+    const card = this._conversation.approvalCard(approval);
+    const url = this._sessionId && this._sessionUrl(`approvals/${encodeURIComponent(approval)}`);
+    const io = { send: (body) => this._post(url, body), notice: this._noticeLine };
+    if (card && url) answerApproval(card, decision, io);
   }
 
   // -- state and rendering --------------------------------------------------
@@ -443,7 +441,9 @@ export class CodexRelayPanel extends HTMLElement {
       const retry = target && target.closest('button.retry');
       if (retry) this._send(this._conversation.messageOf(Number(retry.dataset.turn)));
       const answer = target && target.closest('button[data-decision]');
-      if (answer) this._answerApproval(answer.dataset.approval, answer.dataset.decision);
+      if (answer) this._answerApproval(answer.dataset);
+      const undo = target && target.closest('button.undo-edit');
+      if (undo) this._reportEdits.undo(undo);
       const output = target && target.closest('button.more, pre.out.clamped');
       if (output) toggleOutput(output.closest('.output'));
     });

@@ -151,6 +151,28 @@ export function answeringApproval(card, busy) {
 }
 
 /**
+ * Send the user's answer to an approval; its approval.resolved event settles the card.
+ * A 409 means an answer already stood (a timeout, a Stop, another tab): its event says
+ * which. Other failures are shown on the notice line and the buttons work again.
+ * @param {ReturnType<typeof approvalCard>} card
+ * @param {string} decision 'accept' or 'decline'
+ * @param {{send: (body: object) => Promise<Response>, notice: {say: (text: string) => void,
+ *   httpError: (response: Response) => Promise<void>}}} io
+ */
+export async function answerApproval(card, decision, io) {
+  if (card.status !== 'pending') return;
+  answeringApproval(card, true);
+  try {
+    const response = await io.send({ decision });
+    if (response.ok || response.status === 409) return;
+    await io.notice.httpError(response);
+  } catch {
+    io.notice.say('Could not reach the server to send your answer. Try again.');
+  }
+  if (card.status === 'pending') answeringApproval(card, false);
+}
+
+/**
  * The approval was settled: the buttons give way to what stood.
  * @param {ReturnType<typeof approvalCard>} card
  * @param {{decision?: string, by?: string}|null} resolved its approval.resolved event, or

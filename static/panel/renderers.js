@@ -2,7 +2,8 @@
  * renderers.js: the DOM of the conversation's items: the user's and the
  * agent's messages, reasoning, usage and error lines, the line that ends a
  * turn, and tool cards (command output, MCP arguments and results, report
- * diffs, file changes, searches, plans) with clamped output blocks.
+ * diffs with their "Undo edit" action, file changes, searches, plans) with
+ * clamped output blocks.
  *
  * Text goes in as text (textContent), never as HTML; agent markdown goes
  * through markdown.js's sanitiser. The words come from format.js. Nothing
@@ -14,6 +15,8 @@ import {
   toolKindLabel, toolTitle, turnEnd, usageText,
 } from './format.js';
 import { renderMarkdown } from './markdown.js';
+import { reportEditOf } from './report-edit-state.js';
+import { editActions } from './report-edits.js';
 
 const FULL_TEXT = new WeakMap(); // clamped <pre> → {text, preview, diff, label}
 
@@ -203,6 +206,8 @@ function mcpBody(tool) {
     // A report edit (replace_report_section): show its unified diff, styled.
     if (structured.backup) parts.push(el('p', 'note', `Backup: ${structured.backup}`));
     parts.push(outputBlock(structured.diff || '(no change)', Boolean(structured.diff)));
+    const edit = reportEditOf(tool);
+    if (edit) parts.push(editActions(edit)); // "Undo edit" (report-edits.js)
   } else {
     const text = resultText(tool.result);
     if (text && text !== tool.error) parts.push(outputBlock(text, looksLikeDiff(text)));

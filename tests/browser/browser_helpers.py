@@ -21,8 +21,7 @@ import redis
 from playwright.sync_api import Browser, Page
 
 from blueprints.web_server import web_server_argv
-from cli.demo_app import ensure_sample_run
-from cli.embedded_redis import EmbeddedRedis, free_port
+from cli.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -245,26 +244,9 @@ def make_panel_page(browser: Browser, stack: Stack, user: str, **context: Any) -
 
 
 @contextmanager
-def own_stack(
-    base_env: dict[str, str],
-    redis_server: EmbeddedRedis,
-    keypair: tuple[str, str],
-    runs: Path,
-    db: int,
-    **extra_env: str,
-) -> Iterator[WebStack]:
-    """A web process and a worker of their own on Redis database ``db``, over ``runs``."""
-    ensure_sample_run(runs)
-    url = redis_server.url.rsplit("/", 1)[0] + f"/{db}"
-    redis.Redis.from_url(url).flushdb()
-    env = base_env | {
-        "REDIS_URL": url,
-        "CODEX_RELAY_RUNS_ROOT": str(runs),
-        "CODEX_RELAY_JWT_PUBLIC_KEY": keypair[1],
-        "CODEX_RELAY_DEMO_SECRET_KEY": f"browser-tests-fixed-secret-{db}",
-        **extra_env,
-    }
-    stack = WebStack(free_port(), url, env, keypair[0])
+def own_stack(env: dict[str, str], private_key: str) -> Iterator[WebStack]:
+    """A web process and a worker of their own, with ``env`` (from ``stack_env``)."""
+    stack = WebStack(free_port(), env["REDIS_URL"], env, private_key)
     try:
         stack.start_worker()
         stack.start_web()

@@ -1,7 +1,7 @@
 """Browser fixtures: the real stack as processes, and headless Debian Chromium.
 
 Two stacks, both real processes over the session's Redis server and scripted
-model (the root conftest's ``redis_server`` and ``devmodel``):
+model (the root conftest's ``redis_server``, ``devmodel`` and ``stack_base_env``):
 
 - ``demo``: ``codex-relay demo`` itself (gunicorn web app + RQ worker), on
   Redis database 1, started once per test session;
@@ -43,40 +43,10 @@ from browser_helpers import (
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from cli.embedded_redis import EmbeddedRedis, free_port
-from devmodel import DevModelServer
 
 
 def redis_db_url(server: EmbeddedRedis, db: int) -> str:
     return server.url.rsplit("/", 1)[0] + f"/{db}"
-
-
-@pytest.fixture(scope="session")
-def stack_base_env(
-    redis_server: EmbeddedRedis,
-    codex_bin: str,
-    devmodel: DevModelServer,
-    keypair: tuple[str, str],
-    model_catalog: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, str]:
-    """The environment both stacks share (what ``relay_env`` sets, session-wide)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEX_RELAY_", "REDIS_URL"))}
-    env.update(
-        {
-            "CODEX_RELAY_CODEX_BIN": codex_bin,
-            "CODEX_RELAY_MODEL_BASE_URL": devmodel.base_url,
-            "CODEX_RELAY_MODEL": "devmodel",
-            "CODEX_RELAY_MODEL_CATALOG": model_catalog,
-            "CODEX_RELAY_MODEL_MAX_RETRIES": "0",
-            "CODEX_RELAY_MCP_TRANSPORT": "http",
-            "CODEX_RELAY_SANDBOX": "danger-full-access",
-            "CODEX_RELAY_TURN_TIMEOUT": "60",
-            "CODEX_RELAY_IDLE_TIMEOUT": "45",
-            "CODEX_RELAY_KILL_GRACE": "0.5",
-            "CODEX_RELAY_WORK_DIR": str(tmp_path_factory.mktemp("browser-work")),
-        }
-    )
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -124,14 +94,15 @@ def demo(
 
 @pytest.fixture(scope="module")
 def web_stack(
-    stack_base_env: dict[str, str],
-    redis_server: EmbeddedRedis,
+    stack_env: Any,
     keypair: tuple[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WebStack]:
     """Our own web process (restartable on its port) and worker, Redis database 2."""
     runs = tmp_path_factory.mktemp("web-runs")
-    with own_stack(stack_base_env, redis_server, keypair, runs, 2) as stack:
+    env = stack_env(2, runs)
+    env["CODEX_RELAY_DEMO_SECRET_KEY"] = "browser-tests-fixed-secret"
+    with own_stack(env, keypair[0]) as stack:
         yield stack
 
 

@@ -13,19 +13,18 @@ from collections.abc import Iterator
 import pytest
 from browser_helpers import PanelPage, WebStack, own_stack
 
-from cli.embedded_redis import EmbeddedRedis
-
 pytestmark = [pytest.mark.browser, pytest.mark.codex]
 
 
 @pytest.fixture(scope="module")
-def asking_stack(
-    stack_base_env, redis_server: EmbeddedRedis, keypair, tmp_path_factory
-) -> Iterator[WebStack]:
+def asking_stack(stack_env, keypair, tmp_path_factory) -> Iterator[WebStack]:
     """A web process and an app-server worker whose turns ask before running commands."""
     runs = tmp_path_factory.mktemp("asking-runs")
-    extra = {"CODEX_RELAY_RUNNER": "app-server", "CODEX_RELAY_APPROVAL_POLICY": "untrusted"}
-    with own_stack(stack_base_env, redis_server, keypair, runs, 3, **extra) as stack:
+    env = stack_env(3, runs) | {
+        "CODEX_RELAY_RUNNER": "app-server",
+        "CODEX_RELAY_APPROVAL_POLICY": "untrusted",
+    }
+    with own_stack(env, keypair[0]) as stack:
         stack.runs = runs  # type: ignore[attr-defined]
         yield stack
 

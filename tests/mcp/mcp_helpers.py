@@ -9,6 +9,7 @@ from mcp.client import Client
 from mcp.types import CallToolResult, Tool
 
 from mcp_tools.auth import RunAuthoriser
+from mcp_tools.run_data import DATA_NOTICE, DATA_NOTICE_KEY
 from mcp_tools.server import build_server, static_token
 
 RUNID = "run-1"
@@ -51,11 +52,17 @@ class ToolClient:
         return asyncio.run(self._call(name, arguments))
 
     def ok(self, name: str, **arguments: Any) -> dict[str, Any]:
-        """Call ``name``, assert it succeeded, return its structured result."""
+        """Call ``name``, assert it succeeded, return its structured result.
+
+        Every result opens with the run-data notice (``mcp_tools.run_data``);
+        it is checked here and left out of what is returned.
+        """
         result = self.call(name, **arguments)
         assert not result.is_error, result.content
         assert result.structured_content is not None
-        return result.structured_content
+        notice, *fields = result.structured_content.items()
+        assert notice == (DATA_NOTICE_KEY, DATA_NOTICE), notice
+        return dict(fields)
 
     def error(self, name: str, **arguments: Any) -> str:
         """Call ``name``, assert it failed, return the error text the model sees."""

@@ -258,11 +258,11 @@ def test_a_parent_swapped_for_a_link_after_the_check_is_caught_at_open(
 def test_an_edit_stays_in_the_directory_it_checked_even_if_the_path_is_swapped(
     run: Path, runs_root: Path
 ) -> None:
-    from mcp_tools import reports
+    from mcp_tools import report_store
 
-    with reports._directory(run, "reports") as directory:
+    with report_store.directory(run, "reports") as directory:
         (run / "reports").rename(run / "reports.moved")
         (run / "reports").symlink_to(runs_root)  # the path now leads outside the run
-        reports._atomic_write(directory, "summary.md", b"# New\n", 0o644)
+        report_store.atomic_write(directory, "summary.md", b"# New\n", 0o644)
     assert (run / "reports.moved" / "summary.md").read_bytes() == b"# New\n"
     assert not (runs_root / "summary.md").exists()

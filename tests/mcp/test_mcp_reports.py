@@ -9,7 +9,7 @@ import pytest
 from mcp_helpers import ToolClient
 
 from mcp_tools import reports
-from mcp_tools.errors import AmbiguousSection, BadArgument, NoSuchSection, UnsafeEdit
+from mcp_tools.errors import AmbiguousSection, BadArgument, BinaryFile, NoSuchSection, UnsafeEdit
 from mcp_tools.report_sections import find_section, parse_document
 
 
@@ -261,7 +261,7 @@ def test_a_byte_order_mark_is_kept(report: tuple[Path, Path]) -> None:
 def test_a_report_that_is_not_utf8_is_refused(report: tuple[Path, Path]) -> None:
     run, path = report
     path.write_bytes(b"# Caf\xe9\n")
-    with pytest.raises(reports.BinaryFile):
+    with pytest.raises(BinaryFile):
         reports.list_report_sections(run, "r")
 
 

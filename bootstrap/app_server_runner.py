@@ -21,11 +21,12 @@ or, without one, started here from :func:`~bootstrap.codex_command.prepare_app_s
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from relay.app_server_normalise import AppServerNormaliser
 from relay.app_server_turn import AppServerTurn
 from relay.deltas import DeltaCoalescer
-from relay.jsonl import JsonLinesDecoder
+from relay.jsonl import BadLine, JsonLinesDecoder
 from relay.settings import Settings
 
 from .codex_command import app_server_plan, prepare_app_server_launch
@@ -129,8 +130,8 @@ class _LiveTurn:
         for obj in self.decoder.feed(chunk):
             self._step(obj)
 
-    def _step(self, obj: object) -> None:
-        step = self.turn.receive(obj)  # type: ignore[arg-type]
+    def _step(self, obj: dict[str, Any] | BadLine) -> None:
+        step = self.turn.receive(obj)
         self.process.write(step.send)
         self.ctx.publish(self.coalescer.push(step.events))
         for request in step.requests:

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import selectors
+import subprocess
 import time
 from dataclasses import dataclass, field
 
@@ -201,16 +202,24 @@ class WarmKeeper:
                         stream.close()
 
     def discard(self) -> None:
-        """Stop the slot's Codex if it still runs, reap it and remove its home."""
+        """Stop the slot's Codex if it still runs, reap it and remove its home.
+
+        Nothing here swallows more than the errors it expects: RQ delivers a
+        stop request (SIGTERM) as an exception raised wherever the worker is,
+        possibly in here, and it must reach RQ. The home goes whatever happens.
+        """
         global _READY
-        slot, _READY = _READY, None
+        slot = _READY
         if slot is None:
             return
-        with contextlib.suppress(OSError, AssertionError):
-            if not slot.process.exited():
-                slot.process.stop()
-        proc = slot.process.proc
-        if proc is not None:
-            with contextlib.suppress(Exception):
-                proc.wait(timeout=5)
-        slot.home.remove()
+        try:
+            with contextlib.suppress(OSError, AssertionError):
+                if not slot.process.exited():
+                    slot.process.stop()
+            proc = slot.process.proc
+            if proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+        finally:
+            _READY = None
+            slot.home.remove()

@@ -63,13 +63,15 @@ def one_round(settings: Any, run_dir: Path, config: dict[str, Any]) -> dict[str,
     decoder = JsonLinesDecoder()
     t0 = time.perf_counter()
     slot.process.write(turn.start())
-    pending = [slot.pending]
+    data = slot.pending
     try:
         while "first text" not in stamps:
-            data = pending.pop() if pending else os.read(proc.stdout.fileno(), 65536)
-            if not data and not pending:
-                raise RuntimeError("Codex exited")
-            for obj in decoder.feed(data):
+            if not data:
+                data = os.read(proc.stdout.fileno(), 65536)
+                if not data:
+                    raise RuntimeError("Codex exited")
+            lines, data = decoder.feed(data), b""
+            for obj in lines:
                 before = turn.state
                 step = turn.receive(obj)
                 slot.process.write(step.send)

@@ -99,6 +99,7 @@ def start_slot(settings: Settings) -> WarmSlot:
         # request arriving as an exception from its signal handler): leave nothing.
         with contextlib.suppress(AssertionError, OSError):
             process.stop()
+        _close_pipes(process)
         home.remove()
         raise
     return WarmSlot(process, home, fingerprint(settings), pending)
@@ -194,12 +195,7 @@ class WarmKeeper:
         if slot is None:
             return
         slot.taken = True  # whether or not the job used it, it is not served twice
-        proc = slot.process.proc
-        if proc is not None:
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    with contextlib.suppress(OSError):
-                        stream.close()
+        _close_pipes(slot.process)
 
     def discard(self) -> None:
         """Stop the slot's Codex if it still runs, reap it and remove its home.
@@ -222,4 +218,14 @@ class WarmKeeper:
                     proc.wait(timeout=5)
         finally:
             _READY = None
+            _close_pipes(slot.process)  # a slot never handed over still holds them
             slot.home.remove()
+
+
+def _close_pipes(process: CodexProcess) -> None:
+    proc = process.proc
+    if proc is not None:
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()

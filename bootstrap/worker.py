@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -9,6 +10,7 @@ from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker, Worker
+from rq.exceptions import StopRequested
 
 from relay.errors import ConfigError
 from relay.keys import QUEUE_NAME
@@ -77,10 +79,19 @@ class RelayWorker(Worker):
     #: Keeps one initialised app-server ready for the next job (runner ``app-server``).
     warm: WarmKeeper | None = None
 
+    _warming = False
+    _stop_while_warming = False
+
     def dequeue_job_and_maintain_ttl(self, timeout: Any, max_idle_time: Any = None) -> Any:
         # Warm the next turn's Codex while idle, before a job can arrive.
         if self.warm is not None:
-            self.warm.ensure_ready()
+            self._warming = True
+            try:
+                self.warm.ensure_ready()
+            finally:
+                self._warming = False
+            if self._stop_while_warming:
+                raise StopRequested()  # held back until the warm Codex was safely in place
         return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
 
     def fork_work_horse(self, job: Any, queue: Any) -> None:
@@ -97,6 +108,16 @@ class RelayWorker(Worker):
                 self.warm.discard()  # served (or offered) once: never again
 
     def request_stop(self, signum: Any, frame: Any) -> None:
+        if self._warming:
+            # RQ raises StopRequested from this handler wherever the main thread
+            # is. While warming that may be inside Popen's at-fork callbacks,
+            # where Python prints an exception and drops it (seen with 3.11): the
+            # stop would be lost and the worker would go on taking jobs. Note it
+            # here; it is raised once the warm start is done.
+            with contextlib.suppress(StopRequested):
+                super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+            self._stop_while_warming = True
+            return
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
         if self.get_current_job_id():
             timer = threading.Timer(self.shutdown_grace, self._cancel_running_turn)

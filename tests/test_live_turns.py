@@ -436,3 +436,31 @@ def warm_leftovers(work_dir: Path) -> list[int]:
         if warm and stat[0] != b"Z" and alive(int(entry)):
             found.append(int(entry))
     return found
+
+
+def test_a_stop_request_during_the_warm_start_is_kept_and_raised_once_warm(runtime):
+    # RQ turns SIGTERM into an exception raised from the signal handler. While
+    # the worker spawns its warm Codex that can land in Popen's at-fork
+    # callbacks, where Python drops it; so the worker holds it back instead.
+    import signal
+
+    from rq.exceptions import StopRequested
+
+    from bootstrap import warm_app_server
+    from bootstrap.worker import make_worker
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    worker = make_worker(runtime)
+    try:
+        worker._warming = True  # as if the signal came in the middle of ensure_ready()
+        worker.request_stop(signal.SIGTERM, None)  # no exception escapes the handler
+        worker._warming = False
+        with pytest.raises(StopRequested):
+            worker.dequeue_job_and_maintain_ttl(1)
+        slot = warm_app_server._READY
+        assert slot is not None and alive(slot.process.pid)  # the warm start finished first
+    finally:
+        worker.warm.discard()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert warm_app_server._READY is None

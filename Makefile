@@ -11,8 +11,10 @@ $(BIN)/codex-relay: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# Every Codex release the pipeline tests run against: the pinned one in
+# .codex-cli/, the others beside it (.codex-cli-<version>/).
 .codex-cli/.installed: $(BIN)/codex-relay bootstrap/codex_binary.py
-	$(BIN)/codex-relay install-codex
+	$(BIN)/codex-relay install-codex --supported
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -58,4 +60,4 @@ test-js: node_modules/.installed
 	node --test tests/js/
 
 clean:
-	rm -rf $(VENV) .codex-cli node_modules .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) .codex-cli .codex-cli-* node_modules .pytest_cache .mypy_cache .ruff_cache dist build

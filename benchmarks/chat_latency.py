@@ -76,28 +76,36 @@ class DirectTiming:
     started: float
 
 
-def chat_turn(user: HttpUser) -> ChatTiming:
-    """Send one message and follow its stream to ``turn.completed``."""
+def stream_turn(user: HttpUser, message: str) -> tuple[float, float, dict[str, float]]:
+    """Send ``message``; follow its stream to ``turn.completed``.
+
+    Returns when the POST was sent, when its 202 came, and when each event
+    type first arrived (``time.time()``).
+    """
     start = time.time()
-    status, body = user.request("POST", "/runs/sample-run/default/agent/chat", {"message": MESSAGE})
+    status, body = user.request("POST", "/runs/sample-run/default/agent/chat", {"message": message})
     accepted = time.time()
     if status != 202:
         raise RuntimeError(f"chat refused: {status} {body}")
     seen: dict[str, float] = {}
     with user.stream(body["events_url"]) as messages:
-        for message in messages:
-            kind = message.data.get("type", "")
-            seen.setdefault(kind, message.received)
-            if not seen.get("first"):
-                seen["first"] = message.received
-                if kind != "turn.queued":
-                    raise RuntimeError(f"first event was {kind}, not turn.queued")
+        for item in messages:
+            kind = item.data.get("type", "")
+            if not seen and kind != "turn.queued":
+                raise RuntimeError(f"first event was {kind}, not turn.queued")
+            seen.setdefault(kind, item.received)
             if kind == "turn.completed":
-                if message.data.get("status") != "completed":
-                    raise RuntimeError(f"turn ended badly: {message.data}")
+                if item.data.get("status") != "completed":
+                    raise RuntimeError(f"turn ended badly: {item.data}")
                 break
             if time.time() - start > TURN_TIMEOUT:
                 raise RuntimeError("turn did not complete")
+    return start, accepted, seen
+
+
+def chat_turn(user: HttpUser) -> ChatTiming:
+    """Send one message and follow its stream to ``turn.completed``."""
+    start, accepted, seen = stream_turn(user, MESSAGE)
     return ChatTiming(accepted - start, seen["turn.queued"] - start,
                       seen["turn.started"] - start, seen["turn.completed"] - start)  # fmt: skip
 

@@ -33,6 +33,7 @@ STATUS: dict[type[errors.RelayError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.TurnInProgress: 409,
+    errors.AlreadyResolved: 409,
     errors.TurnFailed: 502,
     errors.RateLimited: 429,
     errors.RelayUnavailable: 503,
@@ -53,9 +54,9 @@ STATUS: dict[type[errors.RelayError], int] = {
 }
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    """A JSON error response."""
-    response = jsonify({"error": {"code": code, "message": message}})
+def error_response(status: int, code: str, message: str, **extra: str) -> Response:
+    """A JSON error response (``extra``: more members of ``error``, e.g. the answer that stood)."""
+    response = jsonify({"error": {"code": code, "message": message, **extra}})
     response.status_code = status
     return response
 
@@ -69,7 +70,10 @@ def status_of(exc: errors.RelayError) -> int:
 
 
 def _relay_error(exc: errors.RelayError) -> Response:
-    response = error_response(status_of(exc), exc.code, exc.message)
+    extra = {}
+    if isinstance(exc, errors.AlreadyResolved):
+        extra = {"decision": exc.decision, "by": exc.by}
+    response = error_response(status_of(exc), exc.code, exc.message, **extra)
     if isinstance(exc, errors.RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response

@@ -91,6 +91,16 @@ class CodexRelay:
         self.policy.admin_authorizer = func
         return func
 
+    def approval_policy_loader(self, func: F) -> F:
+        """Register ``func(user, runid, tier) -> "never" | "untrusted" | "on-request" | None``.
+
+        When the agent must ask the user before acting, decided as each turn
+        starts (``None``: ``CODEX_RELAY_APPROVAL_POLICY``). A policy other than
+        ``never`` needs the ``app-server`` runner.
+        """
+        self.policy.approval_policy_loader = func
+        return func
+
     def api_key_loader(self, func: F) -> F:
         """Register ``func(key) -> user id | None``: who an OpenAI-facade API key stands for.
 

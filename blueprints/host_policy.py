@@ -3,7 +3,8 @@
 The host registers callbacks through :class:`~blueprints.extension.CodexRelay`'s
 decorators; :class:`HostPolicy` keeps them and calls them. Every callback has
 a safe default: no user, no access, no run directory, tier ``read``, no
-admin role, no API key accepted, no runs listed.
+admin role, no API key accepted, no runs listed, and the configured approval
+policy (``CODEX_RELAY_APPROVAL_POLICY``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from relay.errors import ConfigError
+
 __all__ = [
     "ADMIN_ROLES",
+    "APPROVAL_POLICIES",
     "AdminAuthorizer",
+    "ApprovalPolicyLoader",
     "ApiKeyLoader",
     "HostPolicy",
     "RunAuthorizer",
@@ -28,11 +33,14 @@ RunAuthorizer = Callable[[str, str, str], bool]
 RunDirResolver = Callable[[str], "str | Path | None"]
 TierLoader = Callable[[str, str, str], str]
 AdminAuthorizer = Callable[[str], "bool | str | None"]
+ApprovalPolicyLoader = Callable[[str, str, str], "str | None"]
 ApiKeyLoader = Callable[[str], "str | None"]
 RunsLister = Callable[[str], Iterable[tuple[str, str]]]
 
 #: Roles an admin authorizer may grant: ``admin`` may act, ``viewer`` may only look.
 ADMIN_ROLES = ("admin", "viewer")
+#: When the agent asks before acting (Codex's approval policies the relay offers).
+APPROVAL_POLICIES = ("never", "untrusted", "on-request")
 
 
 def _deny_user() -> str | None:
@@ -55,6 +63,10 @@ def _deny_admin(user: str) -> bool | str | None:
     return None
 
 
+def _configured_policy(user: str, runid: str, tier: str) -> str | None:
+    return None  # None: the setting decides
+
+
 def _deny_key(key: str) -> str | None:
     return None
 
@@ -72,6 +84,7 @@ class HostPolicy:
         self.run_dir_resolver: RunDirResolver = _no_run_dir
         self.tier_loader: TierLoader = _read_tier
         self.admin_authorizer: AdminAuthorizer = _deny_admin
+        self.approval_policy_loader: ApprovalPolicyLoader = _configured_policy
         self.api_key_loader: ApiKeyLoader = _deny_key
         self.runs_lister: RunsLister = _no_runs
 
@@ -107,6 +120,22 @@ class HostPolicy:
     def is_admin(self, user: str) -> bool:
         """Whether the host lets ``user`` act in the admin views (role ``admin``)."""
         return self.admin_role(user) == "admin"
+
+    def approval_policy(self, user: str, runid: str, tier: str, default: str) -> str:
+        """The approval policy of ``user``'s turn on ``runid`` at ``tier`` (else ``default``).
+
+        A host callback that answers something else than a policy is a
+        configuration error, not a silent ``never``.
+        """
+        policy = self.approval_policy_loader(user, runid, tier)
+        if policy is None:
+            return default
+        if policy not in APPROVAL_POLICIES:
+            raise ConfigError(
+                "approval_policy_loader",
+                f"returned {policy!r}; expected one of {', '.join(APPROVAL_POLICIES)}",
+            )
+        return str(policy)
 
     def user_for_key(self, key: str) -> str | None:
         """The user an API key stands for per the host, or ``None``."""

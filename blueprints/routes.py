@@ -14,6 +14,7 @@ from bootstrap.codex_binary import locate_codex, probe_codex
 from relay.errors import BadRequest, CodexBinaryError, MessageTooLong
 from relay.turns import cancel_turn, delete_session
 
+from .approvals import answer_approval
 from .errors import register_app_error_handlers, register_error_handlers
 from .request_context import bind_request_id, read_json_object, unbind_request_id
 from .sse import event_stream
@@ -120,7 +121,10 @@ def session_list(runid: str, config: str) -> Response:
 
 
 def health() -> tuple[Response, int]:
-    """Redis reachable, queue depth, live workers, Codex CLI; 503 when something needed is down."""
+    """Redis reachable, queue depth, live workers, the runner and the Codex CLI's version.
+
+    503 when something needed is down.
+    """
     state = relay_state()
     rt = state.runtime
     report: dict[str, Any] = {"redis": False, "queue_depth": None, "workers": 0}
@@ -132,15 +136,16 @@ def health() -> tuple[Response, int]:
         report["running_turns"] = len(rt.sessions.running_turns())
     except (redis.ConnectionError, redis.TimeoutError):
         pass
-    report["codex"] = _codex_probe(state.settings.codex_bin)
+    report["runner"] = state.settings.runner
+    report["codex"] = _codex_probe(state.settings.codex_bin, state.settings.runner == "app-server")
     report["ok"] = bool(report["redis"] and report["workers"] and report["codex"]["ok"])
     return jsonify(report), 200 if report["ok"] else 503
 
 
-def _codex_probe(configured: str | None) -> dict[str, Any]:
-    """The pinned Codex CLI as this host sees it (the probe is cached per process)."""
+def _codex_probe(configured: str | None, app_server: bool) -> dict[str, Any]:
+    """The Codex CLI as this host sees it: its version (the probe is cached per process)."""
     try:
-        info = probe_codex(locate_codex(configured))
+        info = probe_codex(locate_codex(configured), app_server=app_server)
     except CodexBinaryError as exc:
         return {"ok": False, "error": exc.message}
     return {"ok": True, "version": info.version}
@@ -162,6 +167,7 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule(sid, "delete", session_delete, methods=["DELETE"])
     bp.add_url_rule(f"{sid}/events", "events", events, methods=["GET"])
     bp.add_url_rule(f"{sid}/cancel", "cancel", cancel, methods=["POST"])
+    bp.add_url_rule(f"{sid}/approvals/<approval_id>", "approval", answer_approval, methods=["POST"])
     bp.add_url_rule("/agent/health", "health", health, methods=["GET"])
     bp.before_request(_refuse_cross_site_posts)
     bp.before_request(bind_request_id)

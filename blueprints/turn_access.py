@@ -13,10 +13,11 @@ import re
 import time
 from dataclasses import dataclass
 
-from relay.errors import Forbidden, NotAuthenticated, NotFound, RateLimited
+from relay.errors import ConfigError, Forbidden, NotAuthenticated, NotFound, RateLimited
 from relay.fair_use import FairUse
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
+from relay.settings import setting_name
 from relay.turns import start_turn
 
 from .state import RelayState
@@ -106,6 +107,15 @@ def start_chat_turn(
 ) -> StartedTurn:
     """Queue a turn with ``message`` in session ``session_id`` (a new session when ``None``)."""
     rt = state.runtime
+    policy = state.policy.approval_policy(
+        ctx.user, ctx.runid, ctx.tier, state.settings.approval_policy
+    )
+    if policy != "never" and state.settings.runner != "app-server":
+        # Workers running `codex exec` would refuse it: do not queue what cannot run.
+        raise ConfigError(
+            setting_name("runner"),
+            f"approval policy `{policy}` needs the app-server runner; this relay runs `codex exec`",
+        )
     check_rate(rt, ctx.user)
     FairUse(rt).check(ctx.user, new_session=session_id is None)
     if session_id is None:
@@ -119,7 +129,9 @@ def start_chat_turn(
     def mint(turn: int) -> str:
         return state.mint_token(ctx.user, ctx.runid, ctx.config, record.id, ctx.tier, ctx.run_dir)
 
-    turn, job_id = start_turn(rt, record, message, mint, state.settings.profile_text or "")
+    turn, job_id = start_turn(
+        rt, record, message, mint, state.settings.profile_text or "", approval_policy=policy
+    )
     log.info(
         "turn queued",
         extra={

@@ -1,11 +1,17 @@
-"""The one place a Codex command line is built.
+"""The one place a Codex command line is built (and what an app-server turn asks for).
 
 :func:`prepare_launch` writes the turn's ``config.toml`` and returns
 everything needed to start ``codex exec`` for a turn: argv, environment,
 working directory, the prompt for stdin, and the host paths Codex must be
-able to read. The RQ job and the benchmarks call it alike (through
-:func:`bootstrap.sandbox.turn_launch`, which puts it in the turn sandbox),
-so a benchmark always measures the command the job runs.
+able to read. :func:`prepare_app_server_launch` does the same for ``codex
+app-server``, which may be started before its turn is known (a worker keeps
+one warm), so nothing of a turn is in it; what a turn asks of it (working
+directory, sandbox mode, policy, developer instructions, the MCP server with
+the turn's token, the prompt) is :func:`app_server_plan`, sent over
+JSON-RPC. The RQ job, the worker's warm start and the benchmarks all call
+these (through :mod:`bootstrap.sandbox`, which puts them in the turn
+sandbox), so a benchmark always measures what the job runs, and the sandbox
+wraps both runners alike.
 """
 
 from __future__ import annotations
@@ -13,19 +19,24 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
+from relay.app_server_turn import TurnPlan
 from relay.settings import Settings
 from relay.turns import TurnRequest
 
-from .codex_home import CodexHome, codex_environment
+from .codex_home import CodexHome, codex_environment, mcp_server_table
 from .mcp_registration import mcp_registration
 from .prompt import developer_instructions, user_prompt
 
 __all__ = [
     "CodexLaunch",
+    "app_server_argv",
+    "app_server_plan",
     "codex_package_dir",
     "codex_sandbox_mode",
     "exec_argv",
+    "prepare_app_server_launch",
     "prepare_launch",
 ]
 
@@ -134,4 +145,68 @@ def prepare_launch(
         cwd=request.run_dir,
         stdin=user_prompt(request).encode(),
         reads=_reads(settings, codex_path, mcp is not None and "command" in mcp.transport),
+    )
+
+
+def app_server_argv(codex_path: str) -> list[str]:
+    """``codex app-server``: JSON-RPC on stdio, one JSON object a line."""
+    return [codex_path, "app-server"]
+
+
+def prepare_app_server_launch(
+    settings: Settings, home: CodexHome, codex_path: str, *, project_dir: str
+) -> CodexLaunch:
+    """Write ``home``'s config (no MCP server: that comes per thread) and return the launch.
+
+    ``project_dir`` is where the thread will work (marked untrusted in the
+    config, as for ``exec``). Codex works in the directory each thread
+    names; the process itself starts in its home. No token is in its
+    environment.
+    """
+    home.write_config(
+        None,
+        sandbox_mode=settings.sandbox,
+        developer_instructions="",  # per thread: thread/start's developerInstructions
+        project_dir=project_dir,
+    )
+    return CodexLaunch(
+        argv=app_server_argv(codex_path),
+        env=codex_environment(settings, home),
+        cwd=str(home.path),
+        stdin=b"",
+        reads=_reads(settings, codex_path, settings.mcp_transport == "stdio"),
+    )
+
+
+def app_server_plan(
+    settings: Settings,
+    request: TurnRequest,
+    thread_id: str | None,
+    initialised: bool,
+    cwd: str | None = None,
+) -> TurnPlan:
+    """What one turn asks of an app-server: its thread, directory, policy, tools and prompt.
+
+    ``cwd`` is where the run appears to Codex (default: its own path; a warm
+    Codex sees it at the sandbox's fixed workspace path).
+    """
+    cwd = cwd or request.run_dir
+    mcp, _ = mcp_registration(settings, request)
+    # The run is never trusted: its .codex/config.toml (hooks, servers) is not loaded.
+    config: dict[str, Any] = {"projects": {cwd: {"trust_level": "untrusted"}}}
+    if mcp is not None:
+        table = mcp_server_table(
+            mcp, bearer_token=request.token if "url" in mcp.transport else None
+        )
+        config["mcp_servers"] = {"codex_relay": table}
+    return TurnPlan(
+        cwd=cwd,
+        prompt=user_prompt(request),
+        developer_instructions=developer_instructions(request),
+        thread_id=thread_id,
+        approval_policy=request.approval_policy,
+        sandbox=codex_sandbox_mode(settings.sandbox, request.tier),
+        model=settings.model,
+        config=config,
+        initialised=initialised,
     )

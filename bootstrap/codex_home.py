@@ -21,7 +21,7 @@ from typing import Any
 
 from relay.settings import Settings
 
-__all__ = ["CodexHome", "McpRegistration", "codex_environment", "render_toml"]
+__all__ = ["CodexHome", "McpRegistration", "codex_environment", "mcp_server_table", "render_toml"]
 
 #: Name of the custom model provider in ``config.toml``.
 PROVIDER_ID = "codex_relay"
@@ -69,6 +69,33 @@ def render_toml(tables: Mapping[str, Mapping[str, Any]]) -> str:
             if value is not None:
                 lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def mcp_server_table(mcp: McpRegistration, bearer_token: str | None = None) -> dict[str, Any]:
+    """The ``mcp_servers.codex_relay`` table for ``mcp``.
+
+    An HTTP server's token is read from Codex's environment
+    (``bearer_token_env_var``), or, given ``bearer_token``, sent as a header
+    set in the thread's config (the app-server runner: a warm Codex was
+    started before the turn's token existed). Either way it never reaches
+    ``config.toml``, which the agent's commands can read.
+    """
+    server: dict[str, Any] = dict(mcp.transport)
+    server.update(
+        required=True,
+        enabled_tools=list(mcp.tools),
+        startup_timeout_sec=float(mcp.startup_timeout),
+        tool_timeout_sec=float(mcp.tool_timeout),
+        default_tools_approval_mode="approve",
+    )
+    if "url" in server:
+        if bearer_token is None:
+            server["bearer_token_env_var"] = MCP_TOKEN_ENV
+        else:
+            server["http_headers"] = {"Authorization": f"Bearer {bearer_token}"}
+    if mcp.env:
+        server["env"] = dict(mcp.env)
+    return server
 
 
 class CodexHome:
@@ -146,19 +173,7 @@ class CodexHome:
             "exclude": ["*KEY*", "*TOKEN*", "*SECRET*", "*PASSWORD*", "CODEX_RELAY_*", "REDIS*"],
         }
         if mcp is not None:
-            server: dict[str, Any] = dict(mcp.transport)
-            server.update(
-                required=True,
-                enabled_tools=list(mcp.tools),
-                startup_timeout_sec=float(mcp.startup_timeout),
-                tool_timeout_sec=float(mcp.tool_timeout),
-                default_tools_approval_mode="approve",
-            )
-            if "url" in server:
-                server["bearer_token_env_var"] = MCP_TOKEN_ENV
-            if mcp.env:
-                server["env"] = dict(mcp.env)
-            tables["mcp_servers.codex_relay"] = server
+            tables["mcp_servers.codex_relay"] = mcp_server_table(mcp)
         path = self.path / "config.toml"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:

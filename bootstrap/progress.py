@@ -1,7 +1,7 @@
 """Live progress of a turn in its RQ ``job.meta``, for RQ tooling and the admin views.
 
 ``job.meta["progress"]`` holds the phase (``starting``, ``thinking``,
-``tool``, ``answering``, ``finished``), the current tool's title, the
+``tool``, ``waiting`` (for an approval), ``answering``, ``finished``), the current tool's title, the
 turn's token usage and the time of the last event. Writes are throttled
 (at most one per ``interval`` seconds), so a burst of events costs one
 Redis write, not one per event.
@@ -20,10 +20,15 @@ __all__ = ["JobProgress"]
 _PHASES = {
     ev.TURN_STARTED: "thinking",
     ev.REASONING: "thinking",
+    ev.REASONING_DELTA: "thinking",
     ev.TOOL_STARTED: "tool",
     ev.TOOL_UPDATED: "tool",
+    ev.TOOL_OUTPUT: "tool",
     ev.TOOL_COMPLETED: "thinking",
     ev.MESSAGE: "answering",
+    ev.MESSAGE_DELTA: "answering",
+    ev.APPROVAL_REQUESTED: "waiting",
+    ev.APPROVAL_RESOLVED: "tool",
 }
 
 

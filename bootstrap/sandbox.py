@@ -62,7 +62,12 @@ from relay.errors import ConfigError, SandboxUnavailable
 from relay.settings import Settings, setting_name
 from relay.turns import TurnRequest
 
-from .codex_command import CodexLaunch, codex_package_dir, prepare_launch
+from .codex_command import (
+    CodexLaunch,
+    codex_package_dir,
+    prepare_app_server_launch,
+    prepare_launch,
+)
 from .codex_home import CodexHome
 
 __all__ = [
@@ -78,6 +83,7 @@ __all__ = [
     "probe_launch",
     "probe_sandbox",
     "sandboxed",
+    "turn_app_server_launch",
     "turn_launch",
     "vendored_bwrap",
 ]
@@ -323,6 +329,25 @@ def turn_launch(
 ) -> CodexLaunch:
     """A turn's Codex launch: :func:`prepare_launch`, in the turn sandbox unless it is off."""
     launch = prepare_launch(settings, home, request, codex_path, thread_id)
+    if settings.turn_sandbox == "off":
+        log.warning(OFF_WARNING, extra={"session": request.session, "turn": request.turn})
+        return launch
+    bwrap, _ = find_bwrap(settings, codex_path)
+    return sandboxed(
+        launch, settings, run_dir=request.run_dir, tier=request.tier, home=home, bwrap=bwrap
+    )
+
+
+def turn_app_server_launch(
+    settings: Settings, home: CodexHome, request: TurnRequest, codex_path: str
+) -> CodexLaunch:
+    """A turn's ``codex app-server`` started for it (no warm one): in the turn sandbox too.
+
+    It starts in the run directory, as ``exec`` does; the thread it is asked
+    for works there (:func:`~bootstrap.codex_command.app_server_plan`).
+    """
+    launch = prepare_app_server_launch(settings, home, codex_path, project_dir=request.run_dir)
+    launch = replace(launch, cwd=request.run_dir)
     if settings.turn_sandbox == "off":
         log.warning(OFF_WARNING, extra={"session": request.session, "turn": request.turn})
         return launch

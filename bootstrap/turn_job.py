@@ -1,11 +1,13 @@
 """The RQ job: run one turn of Codex and stream it into the session's event log.
 
-:func:`run_turn` is what the ``codex-relay`` queue runs. It restores the
-Codex thread (if any) into a fresh private ``CODEX_HOME``, spawns
-``codex exec --json``, turns each stdout line into relay events as it
-arrives, and always ends the turn with exactly one ``turn.completed`` —
-whether Codex finished, failed, hung, was cancelled, or the relay itself
-hit an error.
+:func:`run_turn` is what the ``codex-relay`` queue runs. It picks the runner
+(``CODEX_RELAY_RUNNER``: ``exec`` or ``app-server``), restores the Codex
+thread (if any) into the runner's private ``CODEX_HOME``, lets the runner
+run Codex (prepare the launch, then run: one call each), and always ends
+the turn with exactly one ``turn.completed`` — whether Codex finished,
+failed, hung, was cancelled, or the relay itself hit an error. Heartbeats,
+cancel requests and approval answers reach the runner through
+:class:`TurnRunner`'s :class:`~bootstrap.turn_context.TurnContext` methods.
 """
 
 from __future__ import annotations
@@ -21,25 +23,26 @@ import redis
 from rq import get_current_job
 
 from relay import events as ev
-from relay.errors import CodexBinaryError, RelayError
+from relay.approvals import ApprovalBook
+from relay.errors import CodexBinaryError, ConfigError, RelayError
 from relay.fair_use import FairUse
-from relay.jsonl import JsonLinesDecoder
 from relay.keys import chat_channel
 from relay.metrics import Metrics
-from relay.normalise import CodexNormaliser, Normalised
+from relay.normalise import Normalised
 from relay.runtime import RelayRuntime
 from relay.session_store import SessionRecord
-from relay.settings import Settings, load_settings
+from relay.settings import Settings, load_settings, setting_name
 from relay.turns import SHUTDOWN_CANCEL, TurnRequest, finish_turn
 
+from .app_server_runner import AppServerRunner
 from .codex_binary import locate_codex, probe_codex
 from .codex_home import CodexHome
-from .codex_process import CodexProcess, ProcessOutcome
+from .exec_runner import ExecRunner
 from .progress import JobProgress
-from .sandbox import turn_launch
 from .thread_archive import restore_thread, save_thread
+from .turn_context import Runner, RunResult
 
-__all__ = ["TurnRunner", "run_turn"]
+__all__ = ["TurnRunner", "make_runner", "run_turn"]
 
 log = logging.getLogger("codex_relay.turn")
 
@@ -54,6 +57,20 @@ def run_turn(request: dict[str, Any]) -> dict[str, Any]:
     return TurnRunner(runtime, TurnRequest.from_dict(request)).run()
 
 
+def make_runner(settings: Settings, request: TurnRequest) -> Runner:
+    """The runner ``CODEX_RELAY_RUNNER`` names; refuses a policy the runner cannot honour."""
+    if settings.runner == "app-server":
+        return AppServerRunner(settings, request.session)
+    if request.approval_policy != "never":
+        raise ConfigError(
+            setting_name("runner"),
+            f"this worker runs `codex exec`, which cannot ask for approvals, but the turn's "
+            f"approval policy is `{request.approval_policy}`; run the workers with "
+            "CODEX_RELAY_RUNNER=app-server",
+        )
+    return ExecRunner(settings, request.session)
+
+
 class TurnRunner:
     """Runs one turn; see the module docstring."""
 
@@ -61,15 +78,13 @@ class TurnRunner:
         self.rt = runtime
         self.settings: Settings = runtime.settings
         self.req = request
-        self.normaliser = CodexNormaliser(max_chars=self.settings.max_field_chars)
-        self.decoder = JsonLinesDecoder(self.settings.max_line_bytes)
         self.started = time.monotonic()
         self.started_wall = time.time()
         self._next_heartbeat = 0.0
         self._next_cancel_check = 0.0
         self._cancelled = False
-        self._seen_output = False
         self._shutdown = False
+        self._approval_notices: set[str] = set()
         self._first_output: float | None = None
         self._tool_calls: list[tuple[str, str, str]] = []
         self.progress = JobProgress(get_current_job())
@@ -83,14 +98,14 @@ class TurnRunner:
         if record is None or record.running_turn != self.req.turn:
             log.info("turn %s/%s is no longer current; skipped", self.req.session, self.req.turn)
             return {"status": "skipped"}
-        self.normaliser.thread_total = dict(record.usage)
         ids = {"session": self.req.session, "turn": self.req.turn}
         log.info("turn started", extra=ids | {"runid": self.req.runid, "user": self.req.user})
         status, error = "failed", None
         home: CodexHome | None = None
         try:
-            home = CodexHome(self.settings, self.req.session)
-            status, error = self._run_codex(record, home)
+            runner = make_runner(self.settings, self.req)
+            home = runner.home()
+            status, error = self._run_codex(record, runner, home)
         except CodexBinaryError as exc:
             error = (exc.message, exc.code)
         except _REDIS_ERRORS as exc:
@@ -127,7 +142,24 @@ class TurnRunner:
         )
         return {"status": status, "duration_ms": duration_ms}
 
-    def _mark_running(self, codex_pgid: int) -> None:
+    # -- what runners see (TurnContext) -----------------------------------
+
+    @property
+    def approvals(self) -> ApprovalBook:
+        """The relay's approvals (the app-server runner opens and reads them)."""
+        return self.rt.approvals
+
+    @property
+    def shutdown(self) -> bool:
+        """Whether the cancel came from the worker shutting down."""
+        return self._shutdown
+
+    def approval_notices(self) -> set[str]:
+        """Approval ids answered on ``agent_chat-<session>`` since the last call."""
+        notices, self._approval_notices = self._approval_notices, set()
+        return notices
+
+    def mark_running(self, codex_pgid: int) -> None:
         """Record the running Codex (one write); done after the spawn, off Codex's path."""
         self.rt.sessions.update(
             self.req.session,
@@ -141,10 +173,12 @@ class TurnRunner:
             self._pubsub.subscribe(chat_channel(self.req.session))
 
     def _run_codex(
-        self, record: SessionRecord, home: CodexHome
+        self, record: SessionRecord, runner: Runner, home: CodexHome
     ) -> tuple[str, tuple[str, str] | None]:
-        codex = probe_codex(locate_codex(self.settings.codex_bin))
-        thread_id = record.thread_id or None
+        # As the worker's preflight probed it: the cached answer, no new process.
+        app_server = self.settings.runner == "app-server"
+        codex = probe_codex(locate_codex(self.settings.codex_bin), app_server=app_server)
+        thread_id, thread_total = record.thread_id or None, dict(record.usage)
         if thread_id and not restore_thread(
             self.rt.redis,
             self.rt.keys.codex_state(record.id),
@@ -152,87 +186,22 @@ class TurnRunner:
             thread_id,
             self.settings.max_thread_archive_bytes,
         ):
-            self._start_new_thread("The earlier conversation could not be restored")
-            thread_id = None
-        outcome = self._spawn(codex.path, home, thread_id)
-        if (
-            thread_id
-            and outcome.reason == "exited"
-            and outcome.returncode
-            and not self._seen_output
-        ):
-            # Codex 0.169.0 exits 1 with no stdout when the rollout is unusable.
-            self._start_new_thread("The earlier conversation could not be resumed")
-            outcome = self._spawn(codex.path, home, None)
-        self._publish([n for obj in self.decoder.close() for n in self.normaliser.feed(obj)])
-        self._save_state(home)
-        return self._verdict(outcome)
-
-    def _start_new_thread(self, reason: str) -> None:
-        """Tell the user the thread is lost; the new thread's usage starts from zero."""
-        self.normaliser.thread_total = {}
-        self._publish(
-            [
-                (
-                    ev.ERROR,
-                    ev.error_payload(
-                        f"{reason}; starting a new one.",
-                        "resume_failed",
-                    ),
-                )
-            ]
-        )
-
-    def _spawn(self, codex_path: str, home: CodexHome, thread_id: str | None) -> ProcessOutcome:
-        launch = turn_launch(self.settings, home, self.req, codex_path, thread_id)
-        process = CodexProcess(
-            launch.argv, launch.env, launch.cwd, launch.stdin, self.settings.kill_grace
-        )
-        process.start()
-        self._mark_running(process.pid)
-        outcome = process.run(
-            self._on_stdout, self._tick, self.settings.turn_timeout, self.settings.idle_timeout
-        )
-        if self._first_output is None:
-            self._first_output = outcome.first_output
-        return outcome
-
-    def _verdict(self, outcome: ProcessOutcome) -> tuple[str, tuple[str, str] | None]:
-        if outcome.reason == "cancelled":
-            if self._shutdown:
-                return "cancelled", (
-                    "The worker running this turn was shut down. You can retry.",
-                    "worker_shutdown",
-                )
-            return "cancelled", None
-        if outcome.reason == "timeout":
-            limit = self.settings.turn_timeout
-            return "timeout", (f"The turn took longer than {limit:g} s and was stopped.", "timeout")
-        if outcome.reason == "idle_timeout":
-            limit = self.settings.idle_timeout
-            return "timeout", (
-                f"Codex produced no output for {limit:g} s and was stopped.",
-                "idle_timeout",
+            self.publish(
+                [
+                    (
+                        ev.ERROR,
+                        ev.error_payload(
+                            "The earlier conversation could not be restored; starting a new one.",
+                            "resume_failed",
+                        ),
+                    )
+                ]
             )
-        if outcome.returncode == 0 and self.normaliser.completed:
-            return "completed", None
-        if self.normaliser.failure is not None:
-            return "failed", None  # the model error was already shown as an event
-        detail = _last_line(outcome.stderr_tail)
-        if detail.startswith("bwrap:") and not self._seen_output:
-            return "failed", (
-                f"The turn's sandbox could not be set up, so Codex did not run: {detail[:300]}",
-                "sandbox_unavailable",
-            )
-        if "required MCP servers failed to initialize" in detail:
-            # Codex 0.169.0 refuses to run without a `required` MCP server.
-            return "failed", (
-                "The run's tools (the codex_relay MCP server) could not start, so the turn "
-                f"did not run. Codex said: {detail[:300]}",
-                "tools_unavailable",
-            )
-        message = f"Codex exited with status {outcome.returncode}"
-        return "failed", (f"{message}: {detail}" if detail else message + ".", "codex_failed")
+            thread_id, thread_total = None, {}
+        result = runner.run(self, codex.path, thread_id, thread_total)
+        self._first_output = result.first_output
+        self._save_state(home, result)
+        return result.status, result.error
 
     def _record_metrics(self, status: str, duration: float) -> None:
         metrics = Metrics(self.rt.redis, self.rt.keys.metrics())
@@ -243,17 +212,16 @@ class TurnRunner:
         except _REDIS_ERRORS:
             log.warning("turn %s/%s: metrics not recorded (Redis)", self.req.session, self.req.turn)
 
-    def _save_state(self, home: CodexHome) -> None:
-        fields: dict[str, Any] = {"usage": self.normaliser.thread_total}
-        thread_id = self.normaliser.thread_id
-        if thread_id:
-            fields["thread_id"] = thread_id
+    def _save_state(self, home: CodexHome, result: RunResult) -> None:
+        fields: dict[str, Any] = {"usage": result.usage_total}
+        if result.thread_id:
+            fields["thread_id"] = result.thread_id
             limit = self.settings.max_thread_archive_bytes
             saved = save_thread(
                 self.rt.redis,
                 self.rt.keys.codex_state(self.req.session),
                 home.sessions_dir,
-                thread_id,
+                result.thread_id,
                 self.settings.session_ttl,
                 limit,
             )
@@ -264,19 +232,13 @@ class TurnRunner:
                     f"This conversation is larger than {limit // (1024 * 1024) or 1} MiB, the "
                     "most the relay keeps; your next message starts a new conversation."
                 )
-                self._publish([(ev.ERROR, ev.error_payload(message, "thread_too_large"))])
+                self.publish([(ev.ERROR, ev.error_payload(message, "thread_too_large"))])
         self._retry(lambda: self.rt.sessions.update(self.req.session, **fields))
 
     # -- streaming --------------------------------------------------------
 
-    def _on_stdout(self, chunk: bytes) -> None:
-        self._seen_output = True
-        batch: list[Normalised] = []
-        for obj in self.decoder.feed(chunk):
-            batch.extend(self.normaliser.feed(obj))
-        self._publish(batch)
-
-    def _publish(self, batch: list[Normalised]) -> None:
+    def publish(self, batch: list[Normalised]) -> None:
+        """Store and publish events of this turn (one Redis round trip per batch)."""
         if not batch:
             return
         now = time.time()
@@ -295,8 +257,8 @@ class TurnRunner:
                 name = tool.get("name") or tool["kind"]
                 self._tool_calls.append((tool["kind"], name, tool.get("status") or "completed"))
 
-    def _tick(self) -> bool:
-        """Heartbeat and cancel check, called between reads; ``True`` cancels."""
+    def tick(self) -> bool:
+        """Heartbeat and cancel check, called between reads; ``True`` once a cancel came."""
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.settings.heartbeat_interval
@@ -319,6 +281,7 @@ class TurnRunner:
             while message is not None:
                 if self._is_cancel(message.get("data")):
                     return True
+                self._note_approval(message.get("data"))
                 message = self._pubsub.get_message(timeout=0)
         flag = self.rt.redis.get(self.rt.keys.cancel(self.req.session, self.req.turn))
         self._shutdown = flag == SHUTDOWN_CANCEL.encode()
@@ -339,6 +302,18 @@ class TurnRunner:
             return False
         return control.get("turn") in (None, self.req.turn)
 
+    def _note_approval(self, data: Any) -> None:
+        """``{"type": "approval", "approval_id"}`` (sent by the route): an answer to look up."""
+        try:
+            notice = orjson.loads(data)
+        except (orjson.JSONDecodeError, TypeError):
+            return
+        if isinstance(notice, dict) and notice.get("type") == "approval":
+            if notice.get("turn") in (None, self.req.turn) and isinstance(
+                notice.get("approval_id"), str
+            ):
+                self._approval_notices.add(notice["approval_id"])
+
     def _close_pubsub(self) -> None:
         try:
             self._pubsub.close()
@@ -357,8 +332,3 @@ class TurnRunner:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:500] if lines else ""

@@ -1,7 +1,8 @@
-"""The codex-relay RQ worker: preflight, the watchdog sweep, and the work loop."""
+"""The codex-relay RQ worker: preflight, the watchdog sweep, the warm Codex, and the work loop."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -9,7 +10,9 @@ from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker, Worker
+from rq.exceptions import StopRequested
 
+from relay.errors import ConfigError
 from relay.keys import QUEUE_NAME
 from relay.reaper import reap_stale_turns
 from relay.runtime import RelayRuntime
@@ -20,20 +23,40 @@ from relay.turns import SHUTDOWN_CANCEL, TurnRequest
 from . import turn_job  # noqa: F401
 from .codex_binary import CodexInfo, locate_codex, probe_codex
 from .sandbox import OFF_WARNING, probe_sandbox
+from .warm_app_server import WarmKeeper
 from .watchdog import horse_killed
 
-__all__ = ["Reaper", "RelayWorker", "make_worker", "preflight", "run_worker"]
+__all__ = [
+    "Reaper",
+    "RelayWorker",
+    "check_runner_policy",
+    "make_worker",
+    "preflight",
+    "run_worker",
+]
 
 log = logging.getLogger("codex_relay.worker")
 
 
-def preflight(settings: Settings) -> CodexInfo:
-    """Check the Codex binary and the turn sandbox before taking jobs.
+def check_runner_policy(settings: Settings) -> None:
+    """Refuse an approval policy the runner cannot honour (``exec`` cannot ask)."""
+    if settings.runner == "exec" and settings.approval_policy != "never":
+        raise ConfigError(
+            setting_name("approval_policy"),
+            f"`{settings.approval_policy}` needs the app-server runner: `codex exec` cannot "
+            f"ask for approvals. Set {setting_name('runner')}=app-server, or the policy to never",
+        )
 
-    Raises ``CodexBinaryError``, or ``SandboxUnavailable`` / ``ConfigError``
-    saying why no turn could run safely here.
+
+def preflight(settings: Settings) -> CodexInfo:
+    """Check the settings, the Codex binary and the turn sandbox before taking jobs.
+
+    Raises ``ConfigError`` for an approval policy the runner cannot honour
+    (``exec`` cannot ask), ``CodexBinaryError`` for a missing or unfit Codex,
+    and ``SandboxUnavailable`` saying why no turn could run safely here.
     """
-    info = probe_codex(locate_codex(settings.codex_bin))
+    check_runner_policy(settings)
+    info = probe_codex(locate_codex(settings.codex_bin), app_server=settings.runner == "app-server")
     if settings.turn_sandbox == "off":
         log.warning(OFF_WARNING)
     else:
@@ -73,8 +96,48 @@ class RelayWorker(Worker):
 
     shutdown_grace: float = 30.0
     relay_runtime: RelayRuntime | None = None
+    #: Keeps one initialised app-server ready for the next job (runner ``app-server``).
+    warm: WarmKeeper | None = None
+
+    _warming = False
+    _stop_while_warming = False
+
+    def dequeue_job_and_maintain_ttl(self, timeout: Any, max_idle_time: Any = None) -> Any:
+        # Warm the next turn's Codex while idle, before a job can arrive.
+        if self.warm is not None:
+            self._warming = True
+            try:
+                self.warm.ensure_ready()
+            finally:
+                self._warming = False
+            if self._stop_while_warming:
+                raise StopRequested()  # held back until the warm Codex was safely in place
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def fork_work_horse(self, job: Any, queue: Any) -> None:
+        super().fork_work_horse(job, queue)
+        # Only the parent returns here: the horse took the warm Codex's pipes.
+        if self.warm is not None:
+            self.warm.handed_over()
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        try:
+            super().execute_job(job, queue)
+        finally:
+            if self.warm is not None:
+                self.warm.discard()  # served (or offered) once: never again
 
     def request_stop(self, signum: Any, frame: Any) -> None:
+        if self._warming:
+            # RQ raises StopRequested from this handler wherever the main thread
+            # is. While warming that may be inside Popen's at-fork callbacks,
+            # where Python prints an exception and drops it (seen with 3.11): the
+            # stop would be lost and the worker would go on taking jobs. Note it
+            # here; it is raised once the warm start is done.
+            with contextlib.suppress(StopRequested):
+                super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+            self._stop_while_warming = True
+            return
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
         if self.get_current_job_id():
             timer = threading.Timer(self.shutdown_grace, self._cancel_running_turn)
@@ -107,6 +170,7 @@ def make_worker(
     )
     worker.relay_runtime = runtime
     worker.shutdown_grace = runtime.settings.shutdown_grace
+    worker.warm = WarmKeeper(runtime.settings)
     return worker
 
 
@@ -118,18 +182,22 @@ def run_worker(
 ) -> bool:
     """Preflight, then work until stopped (or until the queue is empty with ``burst``)."""
     info = preflight(settings)
-    log.info("Codex CLI %s at %s", info.version, info.path)
+    log.info("Codex CLI %s at %s (runner %s)", info.version, info.path, settings.runner)
     mcp_server = start_local_mcp_server(settings)
     if mcp_server is not None:
         settings = settings.replace(mcp_url=mcp_server.url)
     runtime = RelayRuntime.from_settings(settings)
     reaper = Reaper(runtime)
     reaper.start()
+    worker: Any = None
     try:
         worker = make_worker(runtime, queues, simple)
         # None: RQ keeps the level configure_logging set (WARNING would hide job lines).
         return bool(worker.work(burst=burst, logging_level=None))
     finally:
+        warm = getattr(worker, "warm", None)
+        if warm is not None:
+            warm.discard()
         reaper.stopped.set()
         if mcp_server is not None:
             mcp_server.stop()

@@ -13,6 +13,10 @@ with each quick death (:data:`RESTART_BACKOFF`), while the web app and
 Redis keep running; a turn the dead worker was running ends ``failed``
 through the restarted worker's watchdog. If the web app dies the demo
 stops. Ctrl-C stops every child.
+
+The demo runs Codex with the ``app-server`` runner (unless
+``CODEX_RELAY_RUNNER`` says otherwise) and the scripted model writes at a
+reading pace (:data:`DEMO_PACE`), so answers appear as they are written.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ from relay.tokens import generate_keypair
 
 from .embedded_redis import EmbeddedRedis, free_port
 
-__all__ = ["RESTART_BACKOFF", "Child", "DemoStack", "run_demo"]
+__all__ = ["DEMO_PACE", "RESTART_BACKOFF", "Child", "DemoStack", "run_demo"]
+
+#: Seconds between the scripted model's words in the demo: live text, quick to read.
+DEMO_PACE = 0.03
 
 #: Seconds before a dead child starts again: the first pause, and the longest.
 RESTART_BACKOFF = (0.5, 30.0)
@@ -132,6 +139,8 @@ class DemoStack:
         # Keep the terminal for the URL and for problems (set these to see more).
         self.env.setdefault("CODEX_RELAY_LOG_LEVEL", "WARNING")
         self.env.setdefault("CODEX_RELAY_LOG_FORMAT", "text")
+        # Live text, live command output, approvals and a clean Stop.
+        self.env.setdefault(setting_name("runner"), "app-server")
         if not self.env.get("REDIS_URL"):
             self.redis = EmbeddedRedis(data_dir=str(self.state_dir / "redis")).start()
             self.env["REDIS_URL"] = self.redis.url
@@ -162,7 +171,7 @@ class DemoStack:
         catalog = self.state_dir / "devmodel-catalog.json"
         catalog.write_text(json.dumps(codex_model_catalog()))
         argv = [sys.executable, "-m", "devmodel", "--host", "127.0.0.1", "--port", str(port)]
-        self._spawn("devmodel", argv, self.env)
+        self._spawn("devmodel", argv + ["--pace", str(DEMO_PACE)], self.env)
         self.env.update(
             CODEX_RELAY_MODEL_BASE_URL=f"http://127.0.0.1:{port}/v1",
             CODEX_RELAY_MODEL="devmodel",

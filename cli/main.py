@@ -37,11 +37,21 @@ def _configure_logging(settings: Settings) -> None:
 def _cmd_install_codex(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bootstrap.codex_binary import CODEX_VERSION, install_codex, probe_codex
+    from bootstrap.codex_binary import (
+        CODEX_VERSION,
+        SUPPORTED_VERSIONS,
+        install_codex,
+        probe_codex,
+    )
 
-    path = install_codex(Path(args.prefix) if args.prefix else None, args.version or CODEX_VERSION)
-    info = probe_codex(str(path))
-    print(f"Codex CLI {info.version} at {info.path}")
+    if args.supported and (args.version or args.prefix):
+        print("install-codex: --supported installs every release; give no --version or --prefix")
+        return 2
+    versions = SUPPORTED_VERSIONS if args.supported else (args.version or CODEX_VERSION,)
+    for version in versions:
+        path = install_codex(Path(args.prefix) if args.prefix else None, version)
+        info = probe_codex(str(path))
+        print(f"Codex CLI {info.version} at {info.path}")
     return 0
 
 
@@ -128,7 +138,16 @@ def _parser() -> argparse.ArgumentParser:
 
     install = sub.add_parser("install-codex", help="install the pinned Codex CLI with npm")
     install.add_argument("--prefix", default=None, help="install directory")
-    install.add_argument("--version", default=None, help="override the pinned version")
+    install.add_argument(
+        "--version",
+        default=None,
+        help="another release than the pinned one (installed beside it, in .codex-cli-<version>)",
+    )
+    install.add_argument(
+        "--supported",
+        action="store_true",
+        help="every release the relay is tested with (the pinned one and the newer ones)",
+    )
     install.set_defaults(func=_cmd_install_codex)
 
     table = sub.add_parser("settings", help="print every setting as a markdown table")

@@ -467,6 +467,7 @@ def _check_sandbox(settings: Settings, codex_path: str) -> tuple[bool, str]:
 def cmd_check(args: argparse.Namespace) -> int:
     """``codex-relay check``: one verdict per item; exit 1 if any failed."""
     from bootstrap.codex_binary import locate_codex, probe_codex
+    from bootstrap.worker import check_runner_policy
 
     verdicts = _Verdicts()
     try:
@@ -490,9 +491,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             verdicts.item("redis", False, f"{settings.redis_url} unreachable: {exc}")
     codex_path = None
     try:
-        codex = probe_codex(locate_codex(settings.codex_bin))
+        check_runner_policy(settings)  # what a worker checks first
+        app_server = settings.runner == "app-server"
+        codex = probe_codex(locate_codex(settings.codex_bin), app_server=app_server)
         codex_path = codex.path
-        verdicts.item("codex", True, f"Codex CLI {codex.version} at {codex.path}")
+        detail = f"Codex CLI {codex.version} at {codex.path} (runner {settings.runner})"
+        verdicts.item("codex", True, detail)
     except RelayError as exc:
         verdicts.item("codex", False, exc.message)
     if codex_path is not None:  # the sandbox's probe runs Codex in it

@@ -57,6 +57,11 @@ are in one object (use ``items`` for another order)::
 Control keys::
 
     {"delay": 0.5}                    sleep before answering
+    {"pace": 0.05}                    seconds between the text deltas of this
+                                      step's (or item's) "say" and "reason";
+                                      a paced string is streamed word by word
+                                      (default: the server's pace, 0 unless
+                                      set with --pace)
     {"http_error": 500, "body": "...", "headers": {}}
                                       answer with that HTTP status instead
                                       (body: a string as is, an object as
@@ -96,7 +101,7 @@ Other routes: ``GET /_health``, ``GET /_scenarios`` (names), ``GET
 /_requests`` (the recorded ``/v1/responses`` bodies, newest last, bounded),
 ``DELETE /_requests``, ``GET /v1/models``.
 
-Run ``python -m devmodel [--host H] [--port P] [--scenarios FILE]``; it
+Run ``python -m devmodel [--host H] [--port P] [--scenarios FILE] [--pace S]``; it
 prints ``devmodel listening on http://H:P/v1`` and serves until SIGTERM or
 SIGINT. :func:`codex_config_overrides` gives the ``codex -c`` arguments that
 point Codex at it.

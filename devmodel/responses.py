@@ -210,15 +210,25 @@ def _in_progress(item: Json) -> Json:
 
 
 def _chunks(text: str, parts: int = 6) -> list[str]:
-    """Splits ``text`` at word boundaries into up to ``parts`` deltas."""
+    """Splits ``text`` at word boundaries into up to ``parts`` deltas (``0``: one per word)."""
     words = re.findall(r"\S+\s*|\s+", text)
     if len(words) <= 1:
         return [text]
-    size = max(1, -(-len(words) // parts))
+    size = max(1, -(-len(words) // parts)) if parts else 1
     return ["".join(words[i : i + size]) for i in range(0, len(words), size)]
 
 
-def _message_events(deltas: list[str]) -> Callable[[Json, int], Iterator[Json]]:
+def _paced(deltas: list[str], pause: Callable[[], None]) -> Iterator[str]:
+    """The deltas, with ``pause()`` between two of them."""
+    for n, delta in enumerate(deltas):
+        if n:
+            pause()
+        yield delta
+
+
+def _message_events(
+    deltas: list[str], pause: Callable[[], None]
+) -> Callable[[Json, int], Iterator[Json]]:
     def events(item: Json, index: int) -> Iterator[Json]:
         base = {"item_id": item["id"], "output_index": index, "content_index": 0}
         text = item["content"][0]["text"]
@@ -227,7 +237,7 @@ def _message_events(deltas: list[str]) -> Callable[[Json, int], Iterator[Json]]:
             **base,
             "part": {"type": "output_text", "text": "", "annotations": []},
         }
-        for delta in deltas:
+        for delta in _paced(deltas, pause):
             yield {"type": "response.output_text.delta", **base, "delta": delta, "logprobs": []}
         yield {"type": "response.output_text.done", **base, "text": text, "logprobs": []}
         yield {"type": "response.content_part.done", **base, "part": item["content"][0]}
@@ -235,18 +245,23 @@ def _message_events(deltas: list[str]) -> Callable[[Json, int], Iterator[Json]]:
     return events
 
 
-def _reasoning_events(item: Json, index: int) -> Iterator[Json]:
-    for n, part in enumerate(item["summary"]):
-        base = {"item_id": item["id"], "output_index": index, "summary_index": n}
-        yield {
-            "type": "response.reasoning_summary_part.added",
-            **base,
-            "part": {"type": "summary_text", "text": ""},
-        }
-        for delta in _chunks(part["text"], 3):
-            yield {"type": "response.reasoning_summary_text.delta", **base, "delta": delta}
-        yield {"type": "response.reasoning_summary_text.done", **base, "text": part["text"]}
-        yield {"type": "response.reasoning_summary_part.done", **base, "part": part}
+def _reasoning_events(
+    parts: int, pause: Callable[[], None]
+) -> Callable[[Json, int], Iterator[Json]]:
+    def events(item: Json, index: int) -> Iterator[Json]:
+        for n, part in enumerate(item["summary"]):
+            base = {"item_id": item["id"], "output_index": index, "summary_index": n}
+            yield {
+                "type": "response.reasoning_summary_part.added",
+                **base,
+                "part": {"type": "summary_text", "text": ""},
+            }
+            for delta in _paced(_chunks(part["text"], parts), pause):
+                yield {"type": "response.reasoning_summary_text.delta", **base, "delta": delta}
+            yield {"type": "response.reasoning_summary_text.done", **base, "text": part["text"]}
+            yield {"type": "response.reasoning_summary_part.done", **base, "part": part}
+
+    return events
 
 
 def _function_events(item: Json, index: int) -> Iterator[Json]:
@@ -270,10 +285,14 @@ def _web_search_events(item: Json, index: int) -> Iterator[Json]:
 class _StepPlayer:
     """Turns one step into output items on an :class:`_SseWriter`."""
 
-    def __init__(self, request: _Request, scenario: str, writer: _SseWriter) -> None:
+    def __init__(
+        self, request: _Request, scenario: str, writer: _SseWriter, pace: float = 0.0
+    ) -> None:
         self.request = request
         self.scenario = scenario
         self.writer = writer
+        #: Seconds between text deltas where a step does not say (``pace``).
+        self.pace = pace
         self.calls = 0
         self.output_chars = 0
         self.reasoning_chars = 0
@@ -283,7 +302,9 @@ class _StepPlayer:
         writer, model = self.writer, self.request.model
         for kind in ("response.created", "response.in_progress"):
             writer.event({"type": kind, "response": writer.response_object("in_progress", model)})
-        self.play({k: v for k, v in step.items() if k in _OUTPUT_KEYS or k in _OPTION_KEYS})
+        self.play(
+            {k: v for k, v in step.items() if k in _OUTPUT_KEYS or k in _OPTION_KEYS or k == "pace"}
+        )
         for item in step.get("items", ()):
             self.play(item)
         if step.get("disconnect"):
@@ -318,6 +339,7 @@ class _StepPlayer:
         value = step["say"]
         deltas = [self._expand(v) for v in value] if isinstance(value, list) else None
         text = "".join(deltas) if deltas else self._expand(str(value))
+        pace = self._pace(step)
         self.output_chars += len(text)
         item = {
             "id": "msg_" + secrets.token_hex(12),
@@ -326,7 +348,8 @@ class _StepPlayer:
             "role": "assistant",
             "content": [{"type": "output_text", "text": text, "annotations": []}],
         }
-        self.writer.item(item, _message_events(deltas or _chunks(text)))
+        chunks = deltas or _chunks(text, 0 if pace else 6)
+        self.writer.item(item, _message_events(chunks, lambda: self.writer.wait(pace)))
 
     def _reason(self, step: Step) -> None:
         text = str(step["reason"])
@@ -337,7 +360,11 @@ class _StepPlayer:
             "summary": [{"type": "summary_text", "text": text}],
             "encrypted_content": None,
         }
-        self.writer.item(item, _reasoning_events)
+        pace = self._pace(step)
+        self.writer.item(item, _reasoning_events(0 if pace else 3, lambda: self.writer.wait(pace)))
+
+    def _pace(self, step: Step) -> float:
+        return float(step.get("pace", self.pace))
 
     def _web_search(self, step: Step) -> None:
         item = {

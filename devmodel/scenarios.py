@@ -27,8 +27,18 @@ _OPTION_KEYS = {
     "body": "http_error",
     "headers": "http_error",
 }
-_CONTROL_KEYS = ("delay", "http_error", "stall", "disconnect", "fail", "usage", "items", "raw_sse")
-_IN_STREAM_KEYS = ("stall", "delay", "disconnect", "raw_sse")
+_CONTROL_KEYS = (
+    "delay",
+    "pace",
+    "http_error",
+    "stall",
+    "disconnect",
+    "fail",
+    "usage",
+    "items",
+    "raw_sse",
+)
+_IN_STREAM_KEYS = ("stall", "delay", "pace", "disconnect", "raw_sse")
 
 
 class ScenarioError(ValueError):
@@ -204,6 +214,10 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
+def _is_pace(value: object) -> bool:
+    return _is_number(value) and isinstance(value, int | float) and value <= 10
+
+
 def _is_object(value: object) -> bool:
     return isinstance(value, dict)
 
@@ -241,6 +255,7 @@ _VALUE_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "login": (lambda v: isinstance(v, bool), "true or false"),
     "explanation": (_is_text, "a string"),
     "delay": (_is_number, "a non-negative number"),
+    "pace": (_is_pace, "a number of seconds from 0 to 10"),
     "stall": (_is_number, "a non-negative number"),
     "http_error": (
         lambda v: isinstance(v, int) and not isinstance(v, bool) and 400 <= v <= 599,

@@ -152,7 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
             if step.get("disconnect"):
                 raise _ClientGone("scripted disconnect")
         else:
-            _StepPlayer(request, scenario, _SseWriter(self._write_chunk, self._wait)).answer(step)
+            writer = _SseWriter(self._write_chunk, self._wait)
+            _StepPlayer(request, scenario, writer, self.server.owner.pace).answer(step)
         self._end_chunks()
 
     def _scripted_error(self, step: Step) -> None:
@@ -264,6 +265,8 @@ class DevModelServer:
 
     ``scenarios`` (name to step list) are added to :data:`BUILTIN_SCENARIOS`.
     ``default_scenario`` answers messages without a ``#scenario:`` directive.
+    ``pace``: seconds between text deltas (a step's own ``pace`` wins); 0 streams
+    each answer at once.
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
@@ -276,10 +279,13 @@ class DevModelServer:
         default_scenario: str = "demo",
         max_recorded: int = MAX_RECORDED_REQUESTS,
         verbose: bool = False,
+        pace: float = 0.0,
     ) -> None:
         self.host = host
         self.port = port
         self.default_scenario = default_scenario
+        #: Seconds between text deltas for steps that do not set their own ``pace``.
+        self.pace = pace
         self.verbose = verbose
         self._lock = threading.Lock()
         self._scenarios: dict[str, list[Json]] = {
@@ -413,6 +419,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", metavar="FILE.json", help="object of name to step list")
     parser.add_argument("--default-scenario", default="demo")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.0,
+        help="seconds between text deltas (live text in the demo); default 0",
+    )
     args = parser.parse_args(argv)
     scenarios: Json = {}
     if args.scenarios:
@@ -427,12 +439,17 @@ def main(argv: list[str] | None = None) -> int:
                 scenarios,
                 default_scenario=args.default_scenario,
                 verbose=args.verbose,
+                pace=args.pace,
             )
         except (OSError, ValueError) as error:
             parser.exit(2, f"devmodel: {args.scenarios}: {error}\n")
     else:
         server = DevModelServer(
-            args.host, args.port, default_scenario=args.default_scenario, verbose=args.verbose
+            args.host,
+            args.port,
+            default_scenario=args.default_scenario,
+            verbose=args.verbose,
+            pace=args.pace,
         )
     done = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

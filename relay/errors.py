@@ -27,6 +27,7 @@ the tools that raise it).
     ├── TurnFailed               the turn ended failed or timed out (OpenAI facade)
     ├── TurnInProgress           the session already has a running turn
     │   └── RequeueRefused       a failed job cannot be retried (session gone or moved on)
+    ├── AlreadyResolved          an approval was answered already (names the answer that stood)
     ├── RateLimited              too many requests or running turns
     │   ├── TooManySessions      the user holds the most sessions allowed
     │   ├── StorageExhausted     the user's sessions hold the most bytes allowed
@@ -45,6 +46,7 @@ the tools that raise it).
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyResolved",
     "BadParameter",
     "BadRequest",
     "BodyTooLarge",
@@ -199,6 +201,17 @@ class RequeueRefused(TurnInProgress):
     """The failed job cannot be requeued (its session is gone or has moved on); HTTP 409."""
 
     code = "requeue_refused"
+
+
+class AlreadyResolved(RelayError):
+    """An approval already has its answer; ``decision`` and ``by`` say which one stood."""
+
+    code = "already_resolved"
+
+    def __init__(self, message: str, decision: str, by: str) -> None:
+        super().__init__(message)
+        self.decision = decision
+        self.by = by
 
 
 class RateLimited(RelayError):

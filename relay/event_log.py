@@ -27,27 +27,43 @@ import redis
 from . import events as ev
 from .keys import RelayKeys, response_channel
 
-__all__ = ["EventLog", "StoredEvent", "decode_ids"]
+__all__ = ["APPEND_FUNCTION", "EventLog", "StoredEvent", "decode_ids"]
+
+#: The one Lua definition of appending events, shared by every script that
+#: writes to an event log (this module's, and the approvals' resolve script,
+#: which records a decision and its event atomically). It returns the new
+#: ids, or an empty table when the turn has ended or the session is gone.
+APPEND_FUNCTION = """
+local function relay_append(k_events, k_seq, k_final, k_session, channel, maxlen, ttl_ms,
+                            final, bodies)
+  if redis.call('EXISTS', k_final) == 1 then return {} end
+  if redis.call('EXISTS', k_session) == 0 then return {} end
+  if final == '1' then redis.call('SET', k_final, '1', 'PX', ttl_ms) end
+  local ids = {}
+  for i = 1, #bodies do
+    local seq = redis.call('INCR', k_seq)
+    local id = seq .. '-0'
+    local msg = '{"id":"' .. id .. '","seq":' .. seq .. ',' .. string.sub(bodies[i], 2)
+    redis.call('XADD', k_events, 'MAXLEN', '~', maxlen, id, 'e', msg)
+    redis.call('PUBLISH', channel, msg)
+    ids[#ids + 1] = id
+  end
+  redis.call('PEXPIRE', k_events, ttl_ms)
+  redis.call('PEXPIRE', k_seq, ttl_ms)
+  return ids
+end
+"""
 
 # KEYS: events stream, seq counter, final key of the turn, session record
 # ARGV: channel, maxlen, ttl_ms, final (0/1), body...
-_APPEND = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
-if redis.call('EXISTS', KEYS[4]) == 0 then return {} end
-if ARGV[4] == '1' then redis.call('SET', KEYS[3], '1', 'PX', ARGV[3]) end
-local ids = {}
-for i = 5, #ARGV do
-  local seq = redis.call('INCR', KEYS[2])
-  local id = seq .. '-0'
-  local msg = '{"id":"' .. id .. '","seq":' .. seq .. ',' .. string.sub(ARGV[i], 2)
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id, 'e', msg)
-  redis.call('PUBLISH', ARGV[1], msg)
-  ids[#ids + 1] = id
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return ids
+_APPEND = (
+    APPEND_FUNCTION
+    + """
+local bodies = {}
+for i = 5, #ARGV do bodies[#bodies + 1] = ARGV[i] end
+return relay_append(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[3], ARGV[4], bodies)
 """
+)
 
 
 @dataclass(frozen=True)
@@ -91,18 +107,26 @@ class EventLog:
         if not bodies:
             return []
         final = bodies[-1]["type"] == ev.TURN_COMPLETED
-        keys = [
-            self.keys.events(session),
-            self.keys.seq(session),
-            self.keys.final(session, turn),
-            self.keys.session(session),
-        ]
-        args: list[Any] = [response_channel(session), self.maxlen, self.ttl_ms, int(final)]
+        keys = self.script_keys(session, turn)
+        args: list[Any] = [*self.script_args(session), int(final)]
         args.extend(ev.encode(body) for body in bodies)
         if pipe is not None:
             self._append(keys=keys, args=args, client=pipe)
             return []
         return decode_ids(self._append(keys=keys, args=args))
+
+    def script_keys(self, session: str, turn: int) -> list[str]:
+        """The keys :data:`APPEND_FUNCTION` takes, in its order, for ``turn`` of ``session``."""
+        return [
+            self.keys.events(session),
+            self.keys.seq(session),
+            self.keys.final(session, turn),
+            self.keys.session(session),
+        ]
+
+    def script_args(self, session: str) -> list[Any]:
+        """Its channel, cap and TTL arguments, in its order."""
+        return [response_channel(session), self.maxlen, self.ttl_ms]
 
     def is_final(self, session: str, turn: int) -> bool:
         """Whether ``turn`` of ``session`` has ended (its final event is stored)."""

@@ -18,13 +18,19 @@ from typing import Any, Final
 import orjson
 
 __all__ = [
+    "APPROVAL_REQUESTED",
+    "APPROVAL_RESOLVED",
+    "DELTA_TYPES",
     "ERROR",
     "EVENT_TYPES",
     "FINAL_STATUSES",
     "MESSAGE",
+    "MESSAGE_DELTA",
     "PASSTHROUGH_PREFIX",
     "REASONING",
+    "REASONING_DELTA",
     "TOOL_COMPLETED",
+    "TOOL_OUTPUT",
     "TOOL_STARTED",
     "TOOL_UPDATED",
     "TURN_COMPLETED",
@@ -47,6 +53,11 @@ TOOL_COMPLETED: Final = "tool.completed"
 USAGE: Final = "usage"
 ERROR: Final = "error"
 TURN_COMPLETED: Final = "turn.completed"
+MESSAGE_DELTA: Final = "message.delta"
+REASONING_DELTA: Final = "reasoning.delta"
+TOOL_OUTPUT: Final = "tool.output"
+APPROVAL_REQUESTED: Final = "approval.requested"
+APPROVAL_RESOLVED: Final = "approval.resolved"
 
 #: Every event type the relay itself defines (``codex.*`` pass-throughs aside).
 EVENT_TYPES: Final = frozenset(
@@ -61,8 +72,18 @@ EVENT_TYPES: Final = frozenset(
         USAGE,
         ERROR,
         TURN_COMPLETED,
+        MESSAGE_DELTA,
+        REASONING_DELTA,
+        TOOL_OUTPUT,
+        APPROVAL_REQUESTED,
+        APPROVAL_RESOLVED,
     }
 )
+
+#: Live pieces of text (runner ``app-server``): ``message.delta`` and
+#: ``reasoning.delta`` carry ``item_id``, ``tool.output`` carries ``tool_id``;
+#: each carries ``delta``, the text to append.
+DELTA_TYPES: Final = frozenset({MESSAGE_DELTA, REASONING_DELTA, TOOL_OUTPUT})
 
 #: The ``status`` values of ``turn.completed``.
 FINAL_STATUSES: Final = ("completed", "failed", "cancelled", "timeout")

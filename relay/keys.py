@@ -55,6 +55,14 @@ class RelayKeys:
         """Archive of the Codex thread files a later turn needs to resume."""
         return f"{self.prefix}codex-state:{session}"
 
+    def approval(self, session: str, approval_id: str) -> str:
+        """One approval the agent asked for: its request, deadline and the decision that stood."""
+        return f"{self.prefix}approval:{session}:{approval_id}"
+
+    def approvals(self, session: str, turn: int) -> str:
+        """Set of the approval ids a turn asked for."""
+        return f"{self.prefix}approvals:{session}:{turn}"
+
     def revoked(self, session: str) -> str:
         """Present when the session's tokens are revoked (session deleted)."""
         return f"{self.prefix}revoked:{session}"

@@ -81,10 +81,10 @@ class CodexNormaliser:
             return [(ev.ERROR, ev.error_payload(text, "bad_output"))]
         kind = obj.get("type")
         if not isinstance(kind, str):
-            return [self._passthrough("unknown", obj)]
+            return [self.passthrough("unknown", obj)]
         handler = _HANDLERS.get(kind)
         if handler is None:
-            return [self._passthrough(kind, obj)]
+            return [self.passthrough(kind, obj)]
         return handler(self, obj)
 
     # -- top-level events -------------------------------------------------
@@ -131,7 +131,7 @@ class CodexNormaliser:
         code = "codex_retrying" if retrying else "codex_error"
         return [(ev.ERROR, ev.error_payload(text, code, retryable=retrying))]
 
-    def _passthrough(self, kind: str, obj: dict[str, Any]) -> Normalised:
+    def passthrough(self, kind: str, obj: dict[str, Any]) -> Normalised:
         """An unknown Codex event, kept whole unless it is too large."""
         if len(orjson.dumps(obj)) <= self.max_chars:
             return (ev.PASSTHROUGH_PREFIX + kind, {"raw": obj})
@@ -145,7 +145,7 @@ class CodexNormaliser:
         item_type = item.get("type") if isinstance(item, dict) else None
         if not isinstance(item, dict) or not isinstance(item_type, str):
             # Without an item type there is no ``codex.<type>`` to name it by.
-            return [self._passthrough(phase, obj)]
+            return [self.passthrough(phase, obj)]
         done = phase == "item.completed"
         if item_type == "agent_message":
             return [self._text(ev.MESSAGE, item)] if done else []
@@ -158,12 +158,13 @@ class CodexNormaliser:
             return [(ev.ERROR, ev.error_payload(message, "codex_error"))]
         kind = _TOOL_KINDS.get(str(item_type))
         if kind is None:
-            return [self._passthrough(str(item_type), obj)]
+            return [self.passthrough(str(item_type), obj)]
         return [(_PHASES[phase], {"tool": self._tool(kind, item, phase)})]
 
     def _text(self, type_: str, item: dict[str, Any]) -> Normalised:
         text, truncated = ev.cap_text(str(item.get("text") or ""), self.max_chars)
-        payload: dict[str, Any] = {"text": text}
+        # The item id lets a client match the whole text to its deltas (app-server).
+        payload: dict[str, Any] = {"item_id": str(item.get("id") or ""), "text": text}
         if truncated:
             payload["truncated"] = True
         return (type_, payload)

@@ -1,4 +1,4 @@
-"""The relay's runtime handles: settings, Redis client, event log, sessions, keys, queue."""
+"""The relay's runtime handles: settings, Redis, event log, sessions, approvals, keys, queue."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import redis
 from rq import Queue
 
 from .api_keys import ApiKeyStore
+from .approvals import ApprovalBook
 from .chat_links import ChatLinks
 from .errors import ConfigError
 from .event_log import EventLog
@@ -54,6 +55,7 @@ class RelayRuntime:
     keys: RelayKeys
     events: EventLog
     sessions: SessionStore
+    approvals: ApprovalBook
     api_keys: ApiKeyStore
     chat_links: ChatLinks
 
@@ -65,12 +67,14 @@ class RelayRuntime:
                 raise ConfigError("REDIS_URL", "is not set")
             client = redis_client(settings.redis_url)
         keys = RelayKeys(settings.key_prefix)
+        events = EventLog(client, keys, settings.event_log_maxlen, settings.session_ttl)
         return cls(
             settings=settings,
             redis=client,
             keys=keys,
-            events=EventLog(client, keys, settings.event_log_maxlen, settings.session_ttl),
+            events=events,
             sessions=SessionStore(client, keys, settings.session_ttl),
+            approvals=ApprovalBook(client, keys, events, settings.session_ttl),
             api_keys=ApiKeyStore(client, keys),
             chat_links=ChatLinks(client, keys, settings.session_ttl),
         )

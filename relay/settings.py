@@ -135,6 +135,28 @@ class Settings:
         None,
         "Directory for the per-turn Codex homes and temporary dirs (unset: the system temp dir).",
     )
+    runner: str = setting(
+        "exec",
+        "How a worker runs Codex: `exec` (`codex exec --json`) or `app-server` (`codex "
+        "app-server` over stdio JSON-RPC: live text and command output, approvals, interrupt).",
+        choices=("exec", "app-server"),
+    )
+    approval_policy: str = setting(
+        "never",
+        "When the agent asks the user before acting: `never`, `untrusted` or `on-request` "
+        "(the last two need the `app-server` runner); a host callback may choose per user and run.",
+        choices=("never", "untrusted", "on-request"),
+    )
+    approval_timeout: float = setting(
+        300.0,
+        "Seconds an approval waits for the user's answer before it is declined.",
+        positive=True,
+    )
+    warm_start: bool = setting(
+        True,
+        "Runner `app-server`: each worker keeps one initialised Codex ready (a fresh private "
+        "home, used for one turn only), so a turn starts without waiting for Codex to boot.",
+    )
     mcp_transport: str = setting(
         "http",
         "How Codex reaches the MCP tools: `http` (a long-running server per worker), "
@@ -180,7 +202,10 @@ class Settings:
         positive=True,
     )
     kill_grace: float = setting(
-        1.0, "Seconds between TERM and KILL when stopping Codex.", non_negative=True
+        1.0,
+        "Seconds Codex gets to stop: to end an interrupted turn (`app-server`), and "
+        "between TERM and KILL.",
+        non_negative=True,
     )
     shutdown_grace: float = setting(
         30.0, "Seconds a worker asked to stop (SIGTERM) lets its running turn go on."

@@ -59,6 +59,8 @@ class TurnRequest:
     token: str
     profile: str = ""
     enqueued_at: float = 0.0
+    #: Codex's approval policy for this turn, decided when it was started.
+    approval_policy: str = "never"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, as stored in the RQ job."""
@@ -82,6 +84,7 @@ def start_turn(
     message: str,
     mint_token: Callable[[int], str],
     profile: str = "",
+    approval_policy: str = "never",
 ) -> tuple[int, str]:
     """Lock the session, log ``turn.queued`` and enqueue the job: ``(turn, job_id)``.
 
@@ -104,6 +107,7 @@ def start_turn(
             token=mint_token(turn),
             profile=profile,
             enqueued_at=now,
+            approval_policy=approval_policy,
         )
         queued = ev.event_body(record.id, turn, ev.TURN_QUEUED, {"message": message})
         rt.events.append(record.id, turn, [queued])
@@ -146,8 +150,11 @@ def finish_turn(
     """End ``turn`` with ``status``: final event (once) then unlock. ``True`` if this call ended it.
 
     ``error`` is ``(message, code)`` of an ``error`` event written just before.
+    Approvals the turn still waits for are declined first (``by: "cancel"``),
+    so every ``approval.requested`` has its ``approval.resolved`` before the end.
     """
     assert status in ev.FINAL_STATUSES, status
+    rt.approvals.resolve_all(record.id, turn, by="cancel")
     bodies = []
     if error is not None:
         bodies.append(ev.event_body(record.id, turn, ev.ERROR, ev.error_payload(*error)))

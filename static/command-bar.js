@@ -16,9 +16,9 @@
  * is mounted, default ''); open; theme ('light' | 'dark'; default follows
  * prefers-color-scheme); shortcut (default 'Mod+K': Cmd+K on Apple, Ctrl+K
  * elsewhere; 'none' disables it). Read-only properties: connectionState
- * ('idle' | 'connecting' | 'connected' | 'reconnecting' | 'offline'),
- * agentState ('idle' | 'queued' | 'running' | 'cancelling' | 'failed'),
- * sessionId. Methods: show(), hide(), toggle(), newConversation(). Property
+ * ('idle' | 'connecting' | 'connected' | 'reconnecting' | 'offline' |
+ * 'signed-out'), agentState ('idle' | 'queued' | 'running' | 'waiting' (for the
+ * user's answer to an approval) | 'cancelling' | 'failed'), sessionId. Methods: show(), hide(), toggle(), newConversation(). Property
  * requestHeaders (object or function): extra headers, e.g. a CSRF token.
  * A `statechange` event fires on the element when either state changes.
  *

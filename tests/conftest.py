@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import orjson
 import pytest
 import redis
 
-from bootstrap.codex_binary import locate_codex, probe_codex
+from bootstrap.codex_binary import SUPPORTED_VERSIONS, installed_binary, locate_codex, probe_codex
 from cli.embedded_redis import EmbeddedRedis
 from devmodel import DevModelServer, codex_model_catalog
 from relay.runtime import RelayRuntime
@@ -215,7 +215,7 @@ class TurnDriver:
         return self.rt.sessions.create(user, self.run_dir.name, "default", tier, str(self.run_dir))
 
     def start(self, record: SessionRecord, message: str) -> int:
-        """Queue a turn (as the web route does) and return its number."""
+        """Queue a turn (as the web route does, with the configured approval policy)."""
         fresh = self.rt.sessions.get(record.id) or record
 
         def mint(turn: int) -> str:
@@ -230,7 +230,8 @@ class TurnDriver:
                 run_dir=fresh.run_dir,
             )
 
-        turn, _ = start_turn(self.rt, fresh, message, mint)
+        policy = load_settings().approval_policy
+        turn, _ = start_turn(self.rt, fresh, message, mint, approval_policy=policy)
         return turn
 
     def work(
@@ -292,26 +293,57 @@ def turns(runtime: RelayRuntime, run_dir: Path, keypair: tuple[str, str]) -> Tur
     return TurnDriver(runtime, run_dir, keypair[0])
 
 
-def codex_processes(binary: str, under: Path | None = None) -> list[int]:
-    """Pids of running ``codex exec`` processes of ``binary`` (working in ``under``)."""
-    found = []
+def _proc_stat(pid: int) -> tuple[bytes, int] | None:
+    """``(state, parent pid)`` of a process, or ``None`` when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def codex_processes(binaries: Iterable[str], under: Path | None = None) -> list[int]:
+    """Pids of running ``codex exec`` / ``codex app-server`` processes of ``binaries``.
+
+    Only those working in ``under`` (by their current directory), when given.
+    A worker keeps one idle, warm app-server ready for its next turn: one such
+    child of a live worker is not a leftover, and is left out.
+    """
+    wanted = {b.encode() for b in binaries}
+    found, warm = [], {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if argv[:2] != [binary.encode(), b"exec"] or state == b"Z":
-            continue
-        try:
             cwd = Path(os.readlink(f"/proc/{entry}/cwd"))
         except OSError:
             continue
-        if under is None or cwd.is_relative_to(under):
-            found.append(int(entry))
+        stat = _proc_stat(int(entry))
+        if stat is None or stat[0] == b"Z" or argv[0] not in wanted:
+            continue
+        if len(argv) < 2 or argv[1] not in (b"exec", b"app-server"):
+            continue
+        if under is not None and not cwd.is_relative_to(under):
+            continue
+        if argv[1] == b"app-server" and cwd.name.startswith("codex-home-warm-"):
+            warm.setdefault(stat[1], []).append(int(entry))
+            continue
+        found.append(int(entry))
+    for parent, pids in warm.items():
+        try:
+            parent_argv = Path(f"/proc/{parent}/cmdline").read_bytes()
+        except OSError:
+            parent_argv = b""
+        if b"worker" in parent_argv and len(pids) == 1:
+            continue  # the worker's one warm app-server, waiting for its next turn
+        found.extend(pids)
     return found
+
+
+def codex_binaries(pinned: str) -> list[str]:
+    """Every Codex binary the tests may run: the pinned one and the other supported versions."""
+    return [pinned, *(str(installed_binary(v)) for v in SUPPORTED_VERSIONS[1:])]
 
 
 @pytest.fixture(autouse=True)
@@ -319,28 +351,31 @@ def _no_leftover_codex(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     """Every test that runs Codex must leave no Codex process behind."""
+    runs_codex = "codex_bin" in request.fixturenames
+    binaries = codex_binaries(request.getfixturevalue("codex_bin")) if runs_codex else []
     yield
-    if "codex_bin" not in request.fixturenames:
+    if not runs_codex:
         return
-    binary = request.getfixturevalue("codex_bin")
-    # Only this test session's Codex processes: they work in its temporary run directories.
+    # Only this test session's Codex processes: they work in its temporary directories.
     ours = tmp_path_factory.getbasetemp()
     deadline = time.monotonic() + 3
-    while codex_processes(binary, ours):
+    while codex_processes(binaries, ours):
         if time.monotonic() > deadline:
-            raise AssertionError(f"Codex processes left running: {codex_processes(binary, ours)}")
+            raise AssertionError(f"Codex processes left running: {codex_processes(binaries, ours)}")
         time.sleep(0.1)
 
 
 @pytest.fixture
 def make_app(relay_env: dict[str, str], keypair: tuple[str, str], run_dir: Path) -> Any:
-    """``make_app(**config)``: the demo host app over the test run's root, configured.
+    """A factory of the demo host app (``cli.demo_app``) over the test run's root.
 
-    Only the web app gets the private key (through its config), as in production.
+    It reads the environment when called (so a test may change settings
+    first); ``config`` adds or overrides ``app.config`` keys. Only the web app
+    gets the private key (through its config), as in production.
     """
     from cli.demo_app import create_app
 
-    def make(**config: Any) -> Any:
+    def factory(**config: Any) -> Any:
         return create_app(
             {
                 "TESTING": True,
@@ -351,12 +386,12 @@ def make_app(relay_env: dict[str, str], keypair: tuple[str, str], run_dir: Path)
             }
         )
 
-    return make
+    return factory
 
 
 @pytest.fixture
 def app(make_app: Any) -> Any:
-    """The demo host app (``cli.demo_app``) over the test run's root."""
+    """The demo host app over the test run's root (see :func:`make_app`)."""
     return make_app()
 
 

@@ -79,6 +79,40 @@ def test_missing_or_unknown_subcommand_is_a_usage_error():
     assert cli("sessions").returncode == 2
 
 
+def test_install_codex_puts_another_release_beside_the_pinned_one(codex_bin):
+    from bootstrap.codex_binary import CODEX_VERSION, SUPPORTED_VERSIONS, default_install_dir
+
+    newer = SUPPORTED_VERSIONS[-1]
+    result = cli("install-codex", "--version", newer)
+    assert result.returncode == 0, result.stderr
+    printed = Path(result.stdout.split()[-1])
+    assert f"Codex CLI {newer} at" in result.stdout
+    assert printed.is_relative_to(default_install_dir(newer))
+    assert default_install_dir(newer).name == f".codex-cli-{newer}"
+    # The pinned CLI is untouched and still what the relay runs by default.
+    pinned = subprocess.run([codex_bin, "--version"], capture_output=True, text=True, check=True)
+    assert CODEX_VERSION in pinned.stdout
+    assert not printed.is_relative_to(default_install_dir(CODEX_VERSION))
+
+
+def test_install_codex_supported_takes_no_single_version():
+    result = cli("install-codex", "--supported", "--version", "0.171.0")
+    assert result.returncode == 2 and "--supported" in result.stdout
+
+
+def test_a_worker_refuses_a_codex_release_the_relay_was_not_tested_with(tmp_path, relay_env):
+    fake = tmp_path / "codex"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in --version) echo "codex-cli 0.150.0";; *) echo "--json --skip-git-repo-check '
+        '--sandbox --cd resume";; esac\n'
+    )
+    fake.chmod(0o755)
+    result = cli("worker", "--burst", env={"CODEX_RELAY_CODEX_BIN": str(fake)})
+    assert result.returncode == 1
+    assert "0.150.0" in result.stderr and "0.169.0" in result.stderr
+
+
 def test_status_json_shows_queues_workers_running_turns_and_failures(
     turns, devmodel, worker, relay_env
 ):

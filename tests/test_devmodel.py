@@ -217,6 +217,56 @@ def test_text_deltas_always_add_up_to_the_message(server: DevModelServer, text: 
     assert deltas == _message_text(events) == text
 
 
+def _delta_arrivals(server: DevModelServer, steps: list[Json]) -> list[tuple[float, str]]:
+    """``(seconds since the request, delta)`` of each text delta, as they arrive."""
+    name = f"t{time.monotonic_ns()}"
+    server.add_scenario(name, steps)
+    conn = _connection(server)
+    try:
+        started = time.monotonic()
+        conn.request("POST", "/v1/responses", body=json.dumps(_body(_user(f"#scenario:{name}"))))
+        response = conn.getresponse()
+        out = []
+        for line in iter(response.fp.readline, b""):
+            if line.startswith(b"data: "):
+                event = json.loads(line[6:])
+                if event["type"].endswith("text.delta"):
+                    out.append((time.monotonic() - started, event["delta"]))
+                if event["type"] == "response.completed":
+                    break
+        return out
+    finally:
+        conn.close()
+
+
+def test_pace_streams_a_text_word_by_word_with_that_pause_between_words(
+    server: DevModelServer,
+) -> None:
+    arrivals = _delta_arrivals(server, [{"pace": 0.1, "say": "one two three four"}])
+    assert [d for _, d in arrivals] == ["one ", "two ", "three ", "four"]
+    # Three pauses of 0.1 s lie between the first word and the last: the script's own pace.
+    assert arrivals[-1][0] - arrivals[0][0] >= 3 * 0.1
+
+
+def test_pace_applies_to_given_deltas_and_to_reasoning(server: DevModelServer) -> None:
+    arrivals = _delta_arrivals(server, [{"pace": 0.05, "reason": "a b", "say": ["x", "y"]}])
+    assert [d for _, d in arrivals] == ["a ", "b", "x", "y"]
+    assert arrivals[1][0] - arrivals[0][0] >= 0.05 and arrivals[3][0] - arrivals[2][0] >= 0.05
+
+
+def test_the_servers_own_pace_streams_every_answer_word_by_word() -> None:
+    with DevModelServer(pace=0.01) as paced:
+        events = _play(paced, [{"say": "live text for the demo"}])
+    deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
+    assert deltas == ["live ", "text ", "for ", "the ", "demo"]
+
+
+@pytest.mark.parametrize("pace", [-0.1, 10.5, "fast", True, None], ids=repr)
+def test_a_pace_that_is_no_sane_number_of_seconds_is_refused(pace: object) -> None:
+    with pytest.raises(ScenarioError, match="pace"):
+        validate_steps([{"say": "x", "pace": pace}])
+
+
 def test_reasoning_item_streams_its_summary(server: DevModelServer) -> None:
     events = _events(server, _body(_user("#scenario:reasoning")))
     reasoning, message = _items(events)

@@ -300,6 +300,27 @@ def test_health_is_200_with_a_running_worker(client, turns, redis_client):
         assert data["ok"] is True and data["redis"] is True
         assert data["workers"] >= 1 and data["queue_depth"] == 0
         assert data["codex"] == {"ok": True, "version": "0.169.0"}
+        assert data["runner"] == "exec"
+    finally:
+        _stop(worker)
+
+
+def test_health_reports_the_runner_and_the_version_of_the_codex_it_runs(
+    make_app, turns, redis_client, monkeypatch
+):
+    from bootstrap.codex_binary import SUPPORTED_VERSIONS, installed_binary
+
+    newer = installed_binary(SUPPORTED_VERSIONS[-1])
+    assert newer.exists(), "run `make setup`: it installs every supported Codex version"
+    monkeypatch.setenv("CODEX_RELAY_RUNNER", "app-server")
+    monkeypatch.setenv("CODEX_RELAY_CODEX_BIN", str(newer))
+    worker = turns.spawn_worker()
+    try:
+        app = make_app()
+        _wait_until(lambda: Worker.count(connection=redis_client) > 0)
+        data = app.test_client().get("/agent/health").get_json()
+        assert data["ok"] is True and data["runner"] == "app-server"
+        assert data["codex"] == {"ok": True, "version": SUPPORTED_VERSIONS[-1]}
     finally:
         _stop(worker)
 

@@ -145,11 +145,16 @@ def test_demo_serves_a_full_turn_over_http_and_sse(demo):
     conn, messages = user.stream(body["events_url"])
     events = _until_final(messages)
     conn.close()
-    types = [m["data"]["type"] for m in events]
+    types = [m["data"]["type"] for m in events if m["data"]["type"] != "message.delta"]
     assert types == ["turn.queued", "turn.started", "message", "usage", "turn.completed"]
     assert [m["id"] for m in events] == [m["data"]["id"] for m in events]
+    # The demo runs the app-server runner: the answer also came as it was written.
+    deltas = [m["data"]["delta"] for m in events if m["data"]["type"] == "message.delta"]
+    [message] = [m["data"] for m in events if m["data"]["type"] == "message"]
+    assert deltas and "".join(deltas) == message["text"]
     status, health = user.request("GET", "/agent/health")
     assert status == 200 and health["workers"] == 1 and health["redis"] is True
+    assert health["runner"] == "app-server"
 
 
 def test_reconnect_with_last_event_id_replays_only_what_was_missed(demo, devmodel):

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+from clocks import Tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,17 +27,6 @@ from relay.normalise import USAGE_FIELDS, CodexNormaliser, Normalised
 TRANSCRIPTS = Path(__file__).parent / "fixtures" / "codex_transcripts"
 PIPE_CHUNK = 64 * 1024
 THINKING = "**Thinking it through**\n\nThe user wants a short answer; no tools are needed."
-
-
-class Tick:
-    """A clock that advances one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
 
 
 def normaliser(**kwargs: Any) -> CodexNormaliser:
@@ -81,8 +71,8 @@ def started(thread_id: str):
     return ("turn.started", {"thread_id": thread_id})
 
 
-def message(text: str):
-    return ("message", {"text": text})
+def message(text: str, item_id: str):
+    return ("message", {"item_id": item_id, "text": text})
 
 
 def tool(phase: str, **fields: Any):
@@ -110,7 +100,7 @@ def command(phase: str, item_id: str, cmd: str, status: str, exit_code, output, 
 def test_transcript_plain_answer():
     assert replay("plain_answer.jsonl") == [
         started("01a20090-7391-7361-9e2e-565f469f9eac"),
-        message(item("plain_answer.jsonl", 2)["text"]),
+        message(item("plain_answer.jsonl", 2)["text"], "item_0"),
         usage(20, 0, 140, 0),
     ]
 
@@ -128,7 +118,7 @@ def test_transcript_plain_answer_no_model_metadata():
             },
         ),
         started("01a20090-7505-74a2-9dbf-56dde2624c18"),
-        message(item("plain_answer_no_model_metadata.jsonl", 3)["text"]),
+        message(item("plain_answer_no_model_metadata.jsonl", 3)["text"], "item_1"),
         usage(74, 0, 140, 0),
     ]
 
@@ -139,10 +129,10 @@ def test_transcript_shell_command():
     cmd = "/bin/bash -c 'ls -la'"
     assert replay("shell_command.jsonl") == [
         started("01a20090-763e-7870-b3a9-b136c2d16b30"),
-        message("I'll list the files in the working directory."),
+        message("I'll list the files in the working directory.", "item_0"),
         command("started", "item_1", cmd, "in_progress", None, ""),
         command("completed", "item_1", cmd, "completed", 0, output, duration_ms=1000),
-        message(item("shell_command.jsonl", 5)["text"]),
+        message(item("shell_command.jsonl", 5)["text"], "item_2"),
         usage(43, 0, 157, 0),
     ]
 
@@ -154,7 +144,7 @@ def test_transcript_shell_command_failed():
         started("01a20090-785f-7721-afe1-b6395fe61f1e"),
         command("started", "item_0", cmd, "in_progress", None, ""),
         command("completed", "item_0", cmd, "failed", 2, error_text, duration_ms=1000),
-        message(f"The command failed:\n\n```\n{error_text}\n```"),
+        message(f"The command failed:\n\n```\n{error_text}\n```", "item_1"),
         usage(42, 0, 52, 0),
     ]
 
@@ -177,7 +167,7 @@ def test_transcript_long_output_is_cut_at_max_chars_with_a_marker():
             duration_ms=1000,
             truncated=True,
         ),
-        message("The command printed a long output."),
+        message("The command printed a long output.", "item_1"),
         usage(159, 0, 38, 0),
     ]
     assert len(orjson.dumps(events[2][1])) < 2000  # the 1.2 MB line became a small event
@@ -192,8 +182,8 @@ def test_transcript_long_output_under_the_default_cap():
 def test_transcript_reasoning():
     assert replay("reasoning.jsonl") == [
         started("01a20090-7a32-7ea1-bf45-f062113a6335"),
-        ("reasoning", {"text": THINKING}),
-        message("Done thinking: the answer is **42**."),
+        ("reasoning", {"item_id": "item_0", "text": THINKING}),
+        message("Done thinking: the answer is **42**.", "item_1"),
         usage(20, 0, 33, 19),
     ]
 
@@ -217,7 +207,7 @@ def test_transcript_model_stream_disconnect():
     norm = normaliser()
     assert replay("model_stream_disconnect.jsonl", norm=norm) == [
         started("01a20090-7c8f-73d1-9307-36f931a619ad"),
-        message("Starting to answer"),
+        message("Starting to answer", "item_0"),
         ("error", {"message": text, "code": "codex_error", "retryable": False}),
     ]
     assert norm.failure == text and not norm.completed
@@ -231,10 +221,12 @@ def test_transcript_file_change():
     common = {"id": "item_1", "kind": "file_change", "title": title}
     assert replay("file_change.jsonl") == [
         started("01a20090-7e07-7170-aa74-a16817bf0c9e"),
-        message("I'll add a note, update the summary and remove the obsolete file."),
+        message("I'll add a note, update the summary and remove the obsolete file.", "item_0"),
         tool("started", **common, status="in_progress", changes=changes),
         tool("completed", **common, status="completed", duration_ms=1000, changes=changes),
-        message("Done: added `notes.md`, updated `reports/summary.md`, deleted `old.txt`."),
+        message(
+            "Done: added `notes.md`, updated `reports/summary.md`, deleted `old.txt`.", "item_2"
+        ),
         usage(42, 0, 64, 0),
     ]
 
@@ -253,7 +245,7 @@ def test_transcript_todo_list():
         started("01a20090-8063-7c23-b5e1-87966cedc619"),
         tool("started", **common, status="in_progress", items=before),
         tool("updated", **common, status="in_progress", items=after),
-        message("The report says all is good."),
+        message("The report says all is good.", "item_1"),
         # Codex completes the plan item at the end of the turn, after the message.
         tool("completed", **common, status="completed", duration_ms=2000, items=after),
         usage(64, 0, 62, 0),
@@ -274,7 +266,7 @@ def test_transcript_mcp_tool_call():
         started("01a20090-825b-7191-983d-fe3332f839f0"),
         tool("started", **common, status="in_progress"),
         tool("completed", **common, status="completed", duration_ms=1000, result=result),
-        message(item("mcp_tool_call.jsonl", 4)["text"]),
+        message(item("mcp_tool_call.jsonl", 4)["text"], "item_1"),
         usage(42, 0, 53, 0),
     ]
 
@@ -313,7 +305,7 @@ def test_transcript_mcp_tool_call_error():
         ),
         tool("started", **replace, status="in_progress"),
         tool("completed", **replace, status="failed", duration_ms=1000, error=approval),
-        message(f"Both tool calls failed: {approval}"),
+        message(f"Both tool calls failed: {approval}", "item_2"),
         usage(65, 0, 76, 0),
     ]
 
@@ -327,7 +319,7 @@ def test_transcript_web_search():
         started("01a20090-8b9c-7f00-b750-76d38b2b84fa"),
         tool("started", **common, title="web search", status="in_progress", query=""),
         tool("completed", **common, title=query, status="completed", duration_ms=1000, query=query),
-        message("I searched the web (scripted)."),
+        message("I searched the web (scripted).", "item_1"),
         usage(20, 0, 12, 0),
     ]
 
@@ -345,8 +337,8 @@ def test_transcript_resume_reports_this_turns_usage_and_carries_the_thread_total
     second = normaliser(thread_total=dict(first.thread_total))  # as the session record keeps it
     assert replay("resume.jsonl", norm=second) == [
         started("01a20090-8f2b-7bc3-b7c4-c9f5e5741ceb"),
-        ("reasoning", {"text": THINKING}),
-        message("Done thinking: the answer is **42**."),
+        ("reasoning", {"item_id": "item_0", "text": THINKING}),
+        message("Done thinking: the answer is **42**.", "item_1"),
         usage(68 - 43, 0, 190 - 157, 19, total=(68, 0, 190, 19)),
     ]
     assert second.thread_id == first.thread_id
@@ -584,9 +576,15 @@ def test_a_todo_list_with_malformed_items(items):
 
 def test_a_long_message_is_truncated_with_a_marker():
     [(type_, payload)] = normaliser(max_chars=10).feed(
-        {"type": "item.completed", "item": {"type": "agent_message", "text": "m" * 11}}
+        {
+            "type": "item.completed",
+            "item": {"id": "item_3", "type": "agent_message", "text": "m" * 11},
+        }
     )
-    assert (type_, payload) == ("message", {"text": "m" * 10, "truncated": True})
+    assert (type_, payload) == (
+        "message",
+        {"item_id": "item_3", "text": "m" * 10, "truncated": True},
+    )
 
 
 @pytest.mark.parametrize("text", [None, 5, ""], ids=repr)
@@ -594,7 +592,17 @@ def test_a_message_without_usable_text(text):
     [(_, payload)] = normaliser().feed(
         {"type": "item.completed", "item": {"type": "agent_message", "text": text}}
     )
-    assert payload == {"text": str(text or "")}
+    assert payload == {"item_id": "", "text": str(text or "")}  # no id either: an empty one
+
+
+def test_message_and_reasoning_carry_their_codex_item_id():
+    # So a client can match them to the deltas of the app-server runner.
+    norm = normaliser()
+    for type_, kind in (("message", "agent_message"), ("reasoning", "reasoning")):
+        [(out, payload)] = norm.feed(
+            {"type": "item.completed", "item": {"id": "item_7", "type": kind, "text": "t"}}
+        )
+        assert (out, payload["item_id"]) == (type_, "item_7")
 
 
 def test_messages_and_reasoning_only_count_when_completed():

@@ -3,6 +3,11 @@
 Each test enqueues a turn as the web route does, runs a real worker process
 (``codex-relay worker``) against the scripted model (``devmodel``),
 and asserts on the exact events in the session's Redis Stream.
+
+Every test runs under both runners (``exec`` and ``app-server``, warm start
+on) and against every supported Codex release: the same promises hold for
+each. What only the app-server can do (live text, approvals, interrupt) is
+in ``test_live_turns.py``.
 """
 
 from __future__ import annotations
@@ -16,13 +21,33 @@ from pathlib import Path
 
 import pytest
 import redis
+from processes import wait_gone
 
+from bootstrap.codex_binary import CODEX_VERSION, SUPPORTED_VERSIONS, installed_binary
 from bootstrap.codex_command import codex_package_dir
 from cli.embedded_redis import EmbeddedRedis
 from relay.reaper import reap_stale_turns
 from relay.turns import cancel_turn
 
 pytestmark = pytest.mark.codex
+
+MATRIX = [(runner, version) for version in SUPPORTED_VERSIONS for runner in ("exec", "app-server")]
+
+
+@pytest.fixture(autouse=True, params=MATRIX, ids=[f"{r}-{v}" for r, v in MATRIX])
+def runner(request, relay_env, codex_bin, monkeypatch) -> str:
+    """Run the test's workers with this runner and Codex release; the runner's name."""
+    name, version = request.param
+    binary = codex_bin if version == CODEX_VERSION else str(installed_binary(version))
+    assert Path(binary).exists(), f"Codex {version} is missing: run `make setup`"
+    monkeypatch.setenv("CODEX_RELAY_RUNNER", name)
+    monkeypatch.setenv("CODEX_RELAY_CODEX_BIN", binary)
+    return name
+
+
+def _live(runner: str, *types: str) -> list[str]:
+    """The event types of a text-only turn: app-server streams the message's deltas first."""
+    return [t for t in types if runner == "app-server" or not t.endswith(".delta")]
 
 
 def _only(events, type_):
@@ -31,34 +56,13 @@ def _only(events, type_):
     return found[0]
 
 
-def _process_alive(needle: str) -> bool:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
-                state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if needle.encode() in cmdline and state != b"Z":
-                return True
-    return False
-
-
-def _wait_gone(needle: str, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _process_alive(needle):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def test_plain_answer_streams_message_usage_and_one_final_event(turns):
+def test_plain_answer_streams_message_usage_and_one_final_event(turns, runner):
     session = turns.new_session()
     turn = turns.start(session, "#scenario:hello say hi")
     result = turns.work()
     assert result.returncode == 0, result.stdout + result.stderr
-    events = turns.events(session)
+    events = [e for e in turns.events(session) if e["type"] != "message.delta"]
+    deltas = [e for e in turns.events(session) if e["type"] == "message.delta"]
     assert [e["type"] for e in events] == [
         "turn.queued",
         "turn.started",
@@ -66,11 +70,17 @@ def test_plain_answer_streams_message_usage_and_one_final_event(turns):
         "usage",
         "turn.completed",
     ]
-    assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
-    assert [e["id"] for e in events] == ["1-0", "2-0", "3-0", "4-0", "5-0"]
+    every = turns.events(session)
+    assert [e["seq"] for e in every] == list(range(1, len(every) + 1))
+    assert [e["id"] for e in every] == [f"{n}-0" for n in range(1, len(every) + 1)]
     assert events[0]["message"] == "#scenario:hello say hi"
     assert events[1]["thread_id"]
-    assert "Hello" in events[2]["text"]
+    assert "Hello" in events[2]["text"] and events[2]["item_id"]
+    # Under app-server the text also came live, and the deltas add up to it.
+    assert bool(deltas) is (runner == "app-server")
+    if deltas:
+        assert "".join(d["delta"] for d in deltas) == events[2]["text"]
+        assert {d["item_id"] for d in deltas} == {events[2]["item_id"]}
     assert events[3]["input_tokens"] > 0
     assert events[3]["thread_total"]["input_tokens"] == events[3]["input_tokens"]
     assert events[-1]["status"] == "completed" and events[-1]["turn"] == turn
@@ -164,7 +174,7 @@ def test_turn_over_its_time_limit_is_stopped_and_leaves_no_process(turns, devmod
     events = turns.events(session)
     assert events[-1]["status"] == "timeout"
     assert _only(events, "error")["code"] == "timeout"
-    assert _wait_gone("sleep 31.25")
+    assert wait_gone("sleep 31.25")
 
 
 def test_cancel_mid_command_stops_codex_and_its_command(turns, devmodel):
@@ -179,7 +189,7 @@ def test_cancel_mid_command_stops_codex_and_its_command(turns, devmodel):
         assert cancel_turn(turns.rt, record) is True
         final = turns.wait_for(session, "turn.completed")
         assert final["status"] == "cancelled"
-        assert _wait_gone("sleep 32.5")
+        assert wait_gone("sleep 32.5")
         assert turns.rt.sessions.get(session.id).running_turn == 0
     finally:
         worker.terminate()
@@ -218,7 +228,7 @@ def test_worker_killed_mid_turn_still_ends_the_turn(turns, devmodel):
     assert final["status"] == "failed"
     assert turns.events(session)[-2]["code"] == "worker_lost"
     assert turns.rt.sessions.get(session.id).running_turn == 0
-    assert _wait_gone("sleep 33.75")
+    assert wait_gone("sleep 33.75")
 
 
 def test_reaper_leaves_a_healthy_running_turn_alone(turns, devmodel):
@@ -283,16 +293,15 @@ def _wrapper(tmp_path: Path, codex_bin: str, body: str) -> dict[str, str]:
     }
 
 
-def test_non_json_stdout_becomes_a_bad_output_error_and_the_turn_goes_on(
-    turns, codex_bin, tmp_path
-):
+def test_non_json_stdout_becomes_a_bad_output_error_and_the_turn_goes_on(turns, tmp_path):
+    real = os.environ["CODEX_RELAY_CODEX_BIN"]
     wrapper = _wrapper(
         tmp_path,
-        codex_bin,
+        real,
         f'''
-case "$1" in exec) case "$2" in --help) ;;
+case "$1" in exec|app-server) case "$2" in --help) ;;
   *) echo 'this is {{not json'; printf '[1,2]\\n';; esac;; esac
-exec "{codex_bin}" "$@"''',
+exec "{real}" "$@"''',
     )
     session = turns.new_session()
     turns.start(session, "#scenario:hello")
@@ -304,22 +313,23 @@ exec "{codex_bin}" "$@"''',
     assert events[-1]["status"] == "completed"
 
 
-def test_codex_crash_fails_the_turn_with_its_exit_status(turns, codex_bin, tmp_path):
+def test_codex_crash_fails_the_turn_with_its_exit_status(turns, tmp_path):
+    real = os.environ["CODEX_RELAY_CODEX_BIN"]
     wrapper = _wrapper(
         tmp_path,
-        codex_bin,
+        real,
         f'''
-case "$1" in exec) case "$2" in --help) exec "{codex_bin}" "$@";; esac
+case "$1" in exec|app-server) case "$2" in --help) exec "{real}" "$@";; esac
   echo '{{"type":"thread.started","thread_id":"t-1"}}'; echo 'panic: boom' >&2; exit 3;; esac
-exec "{codex_bin}" "$@"''',
+exec "{real}" "$@"''',
     )
     session = turns.new_session()
     turns.start(session, "#scenario:hello")
     turns.work(wrapper)
     events = turns.events(session)
-    error = _only(events, "error")
-    assert error["code"] == "codex_failed"
-    assert "status 3" in error["message"] and "panic: boom" in error["message"]
+    error = [e for e in events if e["type"] == "error" and e["code"] != "bad_output"]
+    assert [e["code"] for e in error] == ["codex_failed"]
+    assert "status 3" in error[0]["message"] and "panic: boom" in error[0]["message"]
     assert events[-1]["status"] == "failed"
 
 
@@ -467,7 +477,7 @@ def test_worker_sigterm_mid_turn_ends_the_turn_after_the_grace_period(turns, dev
     assert worker.wait(30) == 0
     assert final["status"] == "cancelled"
     assert turns.events(session)[-2]["code"] == "worker_shutdown"
-    assert _wait_gone("sleep 34.5")
+    assert wait_gone("sleep 34.5")
 
 
 def test_worker_sigterm_lets_a_short_turn_finish(turns, devmodel):
@@ -495,7 +505,7 @@ def test_rq_stop_command_ends_the_turn_from_the_callback_and_leaves_no_process(t
         final = turns.wait_for(session, "turn.completed", timeout=30)
         assert final["status"] == "cancelled"
         assert turns.types(session).count("turn.completed") == 1
-        assert _wait_gone("sleep 35.25")
+        assert wait_gone("sleep 35.25")
         assert turns.rt.sessions.get(session.id).running_turn == 0
     finally:
         worker.terminate()
@@ -602,7 +612,7 @@ def test_agent_chat_carries_user_messages_and_only_a_cancel_control_stops_a_turn
         # A host bridge's cancel: the turn ends as cancelled.
         redis_client.publish(channel, b'{"type": "cancel"}')
         assert turns.wait_for(session, "turn.completed")["status"] == "cancelled"
-        assert _wait_gone("sleep 36.5")
+        assert wait_gone("sleep 36.5")
     finally:
         pubsub.close()
         worker.terminate()

@@ -2,19 +2,22 @@
  * agent-state.js: the agent state machine of the panel and what each state
  * lets the user do. Pure; node tests it.
  *
- * Agent states: 'idle' | 'queued' | 'running' | 'cancelling' | 'failed'.
+ * Agent states: 'idle' | 'queued' | 'running' | 'waiting' (for the user's answer
+ * to an approval) | 'cancelling' | 'failed'.
  * Connection states: 'idle' | 'connecting' | 'connected' | 'reconnecting' |
- * 'offline'. The agent state follows the session's events only (DESIGN.md,
- * "Events"), so a reload that replays them lands in the same state; the one
- * exception is 'cancelling', set when the server accepted a Stop.
+ * 'offline' | 'signed-out' (the host says no one is logged in). The agent
+ * state follows the session's events only (DESIGN.md, "Events"), so a reload
+ * that replays them lands in the same state; the one exception is
+ * 'cancelling', set when the server accepted a Stop.
  */
 
 /** States in which a turn is under way. */
-export const BUSY_STATES = Object.freeze(['queued', 'running', 'cancelling']);
+export const BUSY_STATES = Object.freeze(['queued', 'running', 'waiting', 'cancelling']);
 
 /** What the connection line says, per connection state. */
 export const CONNECTION_TEXT = Object.freeze({
   idle: 'Not connected',
+  'signed-out': 'Not logged in',
   connecting: 'Connecting…',
   connected: 'Connected',
   reconnecting: 'Reconnecting…',
@@ -25,12 +28,13 @@ export const CONNECTION_TEXT = Object.freeze({
 export const WORKING_TEXT = Object.freeze({
   queued: 'Queued…',
   running: 'Working…',
+  waiting: 'Waiting for your answer…',
   cancelling: 'Stopping…',
 });
 
 /** Events that show Codex at work: a queued turn has surely started. */
 const PROGRESS_EVENTS = new Set(['message', 'reasoning', 'usage', 'tool.started', 'tool.updated',
-  'tool.completed']);
+  'tool.completed', 'message.delta', 'reasoning.delta', 'tool.output', 'approval.resolved']);
 
 /**
  * The agent state after `event`.
@@ -42,7 +46,8 @@ export function nextAgentState(state, event) {
   const type = event.type;
   if (type === 'turn.queued') return 'queued';
   if (type === 'turn.started') return state === 'cancelling' ? state : 'running';
-  if (PROGRESS_EVENTS.has(type)) return state === 'queued' ? 'running' : state;
+  if (type === 'approval.requested') return state === 'queued' || state === 'running' ? 'waiting' : state;
+  if (PROGRESS_EVENTS.has(type)) return state === 'queued' || state === 'waiting' ? 'running' : state;
   if (type === 'turn.completed') {
     return event.status === 'failed' || event.status === 'timeout' ? 'failed' : 'idle';
   }
@@ -69,12 +74,12 @@ export function canStop(state) {
 
 /**
  * The agent state once the server accepted a Stop for the current turn: a
- * queued or running turn is 'cancelling' until its turn.completed arrives.
+ * queued, running or waiting turn is 'cancelling' until its turn.completed arrives.
  * @param {string} state an agent state
  * @returns {string}
  */
 export function afterStopAccepted(state) {
-  return state === 'queued' || state === 'running' ? 'cancelling' : state;
+  return state === 'queued' || state === 'running' || state === 'waiting' ? 'cancelling' : state;
 }
 
 /**

@@ -1,10 +1,12 @@
 /*
  * conversation-model.js: what the conversation knows apart from its DOM:
  * which events were already seen, the user's message of each turn, which
- * tool card an event updates, and which view an event gets.
+ * tool card an event updates, which live text a delta extends, which
+ * approval card an answer settles, and which view an event gets.
  *
  * Pure; node tests it. A "card" is whatever the renderers keep for a tool
- * (here any object with `turn` and `status`); the model only files them.
+ * or an approval (here any object with `turn` and `status`), a "live" record
+ * whatever they keep for a text being written; the model only files them.
  *
  * De-duplication: every relay event has `seq`, counting from 1 within the
  * session (DESIGN.md, "Events"), and the stream delivers them in order, so
@@ -17,7 +19,12 @@
 const VIEWS = Object.freeze({
   'turn.queued': 'user',
   message: 'agent',
+  'message.delta': 'agent-delta',
   reasoning: 'reasoning',
+  'reasoning.delta': 'reasoning-delta',
+  'tool.output': 'tool-output',
+  'approval.requested': 'approval',
+  'approval.resolved': 'approval-resolved',
   'tool.started': 'tool',
   'tool.updated': 'tool',
   'tool.completed': 'tool',
@@ -29,7 +36,8 @@ const VIEWS = Object.freeze({
 /**
  * Which view renders `event`.
  * @param {{type: string}} event
- * @returns {'user'|'agent'|'reasoning'|'tool'|'usage'|'error'|'turn-end'|null}
+ * @returns {'user'|'agent'|'agent-delta'|'reasoning'|'reasoning-delta'|'tool'|'tool-output'|
+ *   'approval'|'approval-resolved'|'usage'|'error'|'turn-end'|null}
  */
 export function viewOf(event) {
   return Object.hasOwn(VIEWS, event.type) ? VIEWS[event.type] : null;
@@ -38,11 +46,13 @@ export function viewOf(event) {
 /**
  * The key of the tool card a tool event updates: Codex item ids restart
  * every turn, so the turn is part of it.
- * @param {{turn: unknown, tool?: {id?: unknown}}} event a tool.* event
+ * @param {{turn: unknown, type?: string, tool?: {id?: unknown}, tool_id?: unknown}} event a
+ *   tool.* event (tool.output names its tool by `tool_id`)
  * @returns {string}
  */
 export function cardKey(event) {
-  return `${event.turn}:${(event.tool || {}).id}`;
+  const id = event.type === 'tool.output' ? event.tool_id : (event.tool || {}).id;
+  return `${event.turn}:${id}`;
 }
 
 /** The seen events, user messages and tool cards of one conversation. */
@@ -57,6 +67,8 @@ export class ConversationModel {
     this.seenIds = new Set(); // only for events without a seq
     this.cards = new Map(); // cardKey → card
     this.messages = new Map(); // turn → the user's message
+    this.live = new Map(); // `${turn}:${item_id}` → live text record
+    this.approvals = new Map(); // approval id → approval card
   }
 
   /**
@@ -138,5 +150,50 @@ export class ConversationModel {
    */
   unfinishedCards(turn) {
     return [...this.cards.values()].filter((card) => card.turn === turn && card.status === 'in_progress');
+  }
+
+  /**
+   * The live record of a text being written (message or reasoning), if any.
+   * @param {string} key a live-text key (live-text.js liveKey)
+   * @returns {object|undefined}
+   */
+  liveFor(key) {
+    return this.live.get(key);
+  }
+
+  /**
+   * File the live record of a text being written.
+   * @param {string} key
+   * @param {object} record
+   */
+  addLive(key, record) {
+    this.live.set(key, record);
+  }
+
+  /**
+   * The card of an approval, if it was shown.
+   * @param {unknown} id the approval's id
+   * @returns {object|undefined}
+   */
+  approvalFor(id) {
+    return this.approvals.get(String(id));
+  }
+
+  /**
+   * File the card made for an approval.requested event.
+   * @param {unknown} id
+   * @param {{turn: unknown, status: string}} card
+   */
+  addApproval(id, card) {
+    this.approvals.set(String(id), card);
+  }
+
+  /**
+   * The approval cards of a turn still waiting for an answer.
+   * @param {unknown} turn
+   * @returns {Array<{turn: unknown, status: string}>}
+   */
+  pendingApprovals(turn) {
+    return [...this.approvals.values()].filter((card) => card.turn === turn && card.status === 'pending');
   }
 }

@@ -3,13 +3,21 @@
  * queued and rendered in animation frames, at most FRAME_BUDGET_MS of work
  * per frame: new nodes are appended and tool cards updated in place; nothing
  * already rendered is rebuilt. The log stays scrolled to the bottom while
- * the user is there.
+ * the user is there. While a turn runs, deltas extend the text being written
+ * (the whole message then replaces it in place), live output extends its tool
+ * card, and approvals get a card that the answer settles.
  *
  * What was seen and which card an event updates is conversation-model.js's;
- * the nodes come from renderers.js. Nothing touches the DOM at import time.
+ * the nodes come from renderers.js and live-renderers.js. Nothing touches the
+ * DOM at import time.
  */
 
 import { ConversationModel, viewOf } from './conversation-model.js';
+import {
+  appendLiveOutput, approvalCard, dropLiveText, finishLiveText, liveText, renderLiveText,
+  settleApproval,
+} from './live-renderers.js';
+import { liveKey } from './live-text.js';
 import { librariesPending, librariesSettled } from './markdown.js';
 import {
   agentMessage, createCard, errorNote, reasoning, setCardStatus, turnEndLine, updateCard, usageLine,
@@ -40,6 +48,7 @@ export class Conversation {
     if (this.frame) this.frame();
     this.frame = null;
     this.queue = [];
+    if (this.model.live) for (const record of this.model.live.values()) dropLiveText(record);
     this.model.clear();
     this.log.replaceChildren();
   }
@@ -98,7 +107,7 @@ export class Conversation {
   flush() {
     this.frame = null;
     const log = this.log;
-    const stick = log.scrollHeight - log.scrollTop - log.clientHeight < STICK_TO_BOTTOM_PX;
+    const stick = this.atBottom();
     const fragment = document.createDocumentFragment();
     const deadline = performance.now() + FRAME_BUDGET_MS;
     let done = 0;
@@ -118,6 +127,15 @@ export class Conversation {
   }
 
   /**
+   * Whether the log shows its end (new items then keep it there).
+   * @returns {boolean}
+   */
+  atBottom() {
+    const log = this.log;
+    return log.scrollHeight - log.scrollTop - log.clientHeight < STICK_TO_BOTTOM_PX;
+  }
+
+  /**
    * Render one event into `out` (new nodes), or update its tool card in place.
    * @param {object} event
    * @param {DocumentFragment} out
@@ -125,9 +143,14 @@ export class Conversation {
   render(event, out) {
     switch (viewOf(event)) {
       case 'user': return out.append(userMessage(event));
-      case 'agent': return out.append(agentMessage(event));
-      case 'reasoning': return out.append(reasoning(event));
+      case 'agent': return this.whole(event, out, 'agent');
+      case 'agent-delta': return this.delta(event, out, 'agent');
+      case 'reasoning': return this.whole(event, out, 'reasoning');
+      case 'reasoning-delta': return this.delta(event, out, 'reasoning');
       case 'tool': return this.tool(event, out);
+      case 'tool-output': return this.output(event);
+      case 'approval': return this.approval(event, out);
+      case 'approval-resolved': return this.resolved(event);
       case 'usage': return out.append(usageLine(event));
       case 'error': return out.append(errorNote(event));
       case 'turn-end': return out.append(this.turnEnd(event));
@@ -135,10 +158,70 @@ export class Conversation {
     }
   }
 
-  /** The end of a turn: its cards still running were interrupted. */
+  /** The end of a turn: its cards still running were interrupted; texts stop streaming. */
   turnEnd(event) {
     for (const card of this.model.unfinishedCards(event.turn)) setCardStatus(card, 'interrupted');
+    for (const card of this.model.pendingApprovals(event.turn)) settleApproval(card, null);
+    for (const record of this.model.live.values()) {
+      if (record.turn === event.turn && !record.live.final) finishLiveText(record, null);
+    }
     return turnEndLine(event, this.model.hasMessage(event.turn));
+  }
+
+  /** A piece of a message or reasoning being written: extend its text (a new one at first). */
+  delta(event, out, kind) {
+    const key = `${kind}:${liveKey(event)}`;
+    let record = this.model.liveFor(key);
+    if (!record) {
+      record = liveText(event, kind);
+      this.model.addLive(key, record);
+      out.append(record.root);
+    }
+    record.live.append(event.delta);
+    renderLiveText(record, (render) => this.keepEnd(render));
+  }
+
+  /** A whole message or reasoning: it replaces its deltas in place, or is new. */
+  whole(event, out, kind) {
+    const record = this.model.liveFor(`${kind}:${liveKey(event)}`);
+    if (record && !record.live.final) return finishLiveText(record, event);
+    return out.append(kind === 'agent' ? agentMessage(event) : reasoning(event));
+  }
+
+  /** Run `render` (a live text growing between frames); the log follows its end if it did. */
+  keepEnd(render) {
+    const stick = this.atBottom();
+    render();
+    if (stick) this.log.scrollTop = this.log.scrollHeight;
+  }
+
+  /** A command's output as it runs, onto its card (none yet: nothing to show it on). */
+  output(event) {
+    const card = this.model.cardFor(event);
+    if (card) appendLiveOutput(card, event);
+  }
+
+  /** An approval: its card, with Approve and Deny. */
+  approval(event, out) {
+    const card = approvalCard(event);
+    if (!card.id || this.model.approvalFor(card.id)) return;
+    this.model.addApproval(card.id, card);
+    out.append(card.root);
+  }
+
+  /** The answer that stood: the approval's card shows it. */
+  resolved(event) {
+    const card = this.model.approvalFor(event.approval_id);
+    if (card) settleApproval(card, event);
+  }
+
+  /**
+   * The card of an approval (for the element, which sends the answer).
+   * @param {string} id
+   * @returns {object|undefined}
+   */
+  approvalCard(id) {
+    return this.model.approvalFor(id);
   }
 
   /** A tool event: a new card, or the update of its card. */

@@ -5,6 +5,8 @@
  * It wires the other modules together: event-stream.js for the stream,
  * conversation.js for the log, agent-state.js for what the user may do,
  * shortcuts.js for the open/close key, report-edits.js for undoing edits.
+ * It also sends the user's answers to approvals, and says so when the host
+ * has no one logged in.
  *
  * definePanel(assets), called by the loader (static/command-bar.js) with the
  * URLs it resolved, registers the element; importing this module registers
@@ -19,7 +21,9 @@ import { Conversation } from './conversation.js';
 import { EventStream } from './event-stream.js';
 import { readError } from './format.js';
 import { loadLibraries } from './markdown.js';
-import { retryAfterMs } from './reconnect.js';
+import { answerApproval } from './live-renderers.js';
+import { Notice } from './notice.js';
+import { deepActiveElement, isEditable } from './page-focus.js';
 import { el, toggleOutput } from './renderers.js';
 import { ReportEdits } from './report-edits.js';
 import { describeShortcut, isApplePlatform, parseShortcut, shortcutMatches } from './shortcuts.js';
@@ -27,7 +31,7 @@ import { describeShortcut, isApplePlatform, parseShortcut, shortcutMatches } fro
 /** The element's tag name. */
 export const TAG = 'codex-relay-panel';
 const DEFAULT_SHORTCUT = 'Mod+K';
-const RATE_LIMIT_FALLBACK_MS = 5000; // a 429 without Retry-After
+const SIGNED_OUT_NOTICE = 'You are not logged in. Log in on this page, then ask the agent.';
 const IS_APPLE = isApplePlatform(navigator.platform || navigator.userAgent);
 
 /** @type {{css: string, marked: string, purify: string}} set by definePanel() */
@@ -57,19 +61,6 @@ TEMPLATE.innerHTML = `
       <p class="notice" role="alert" hidden></p>
     </section>
   </div>`; // a constant: no data is ever put into it
-
-/** The host's text fields, where the open shortcut must not fire. */
-function isEditable(node) {
-  return node instanceof Element &&
-    (node.isContentEditable || node.matches('input, textarea, select'));
-}
-
-/** The focused element, looking into open shadow roots. */
-function deepActiveElement() {
-  let active = document.activeElement;
-  while (active && active.shadowRoot && active.shadowRoot.activeElement) active = active.shadowRoot.activeElement;
-  return active;
-}
 
 /** <codex-relay-panel>: the launcher, the chat panel and its session (API: command-bar.js). */
 export class CodexRelayPanel extends HTMLElement {
@@ -112,8 +103,7 @@ export class CodexRelayPanel extends HTMLElement {
     this._stream = null;
     this._sending = false;
     this._connected = false; // set once connectedCallback ran
-    this._blockedUntil = 0; // after a 429, until Retry-After has passed
-    this._noticeTimer = 0;
+    this._noticeLine = new Notice(this._ui.notice, () => this._render());
     this._returnFocus = null;
     this._shortcut = parseShortcut(DEFAULT_SHORTCUT, IS_APPLE);
     // The element may be upgraded after a host (or mount()) set this: keep it.
@@ -141,7 +131,7 @@ export class CodexRelayPanel extends HTMLElement {
   newConversation() {
     this._reset(null);
     this._storedSession = null;
-    this._notice('');
+    this._noticeLine.say('');
     if (this.open) this._ui.textarea.focus();
   }
 
@@ -227,7 +217,27 @@ export class CodexRelayPanel extends HTMLElement {
       const ready = this.getAttribute('runid') && this.getAttribute('config');
       this._reset(ready ? this._storedSession : null);
       if (this._sessionId) this._startStream(); // replays the history from the start
+      else if (ready) this._checkAccess();
     });
+  }
+
+  /**
+   * With no conversation to show, ask whether the host knows the user at all
+   * (the list of their sessions): if not, the panel says how to fix it.
+   */
+  async _checkAccess() {
+    try {
+      const headers = { Accept: 'application/json', ...this._headers() };
+      const response = await fetch(this._url('sessions'), { headers, credentials: 'same-origin' });
+      if (response.status === 401 && !this._sessionId) this._signedOut();
+    } catch { /* offline: the first message will tell */ }
+  }
+
+  /** No one is logged in on the host page: say so, and what to do. */
+  _signedOut() {
+    this._ui.panel.dataset.access = 'signed-out';
+    this._setState({ connection: 'signed-out' });
+    this._noticeLine.say(SIGNED_OUT_NOTICE);
   }
 
   /** Stop streaming, empty the log, adopt `sessionId` (may be null). */
@@ -264,14 +274,16 @@ export class CodexRelayPanel extends HTMLElement {
 
   _onStreamFatal(error) {
     this._stream = null;
-    if (error.status === 404) {
+    if (error.status === 401) {
+      this._signedOut();
+    } else if (error.status === 404) {
       // Expired, or not this user's: forget it; the next message starts afresh.
       this._storedSession = null;
       this._reset(null);
-      this._notice('This conversation is no longer available. Your next message starts a new one.');
+      this._noticeLine.say('This conversation is no longer available. Your next message starts a new one.');
     } else {
       this._setState({ connection: 'offline' });
-      this._notice(error.message);
+      this._noticeLine.say(error.message);
     }
   }
 
@@ -287,9 +299,9 @@ export class CodexRelayPanel extends HTMLElement {
   }
 
   async _send(text) {
-    if (!text.trim() || this._sending || Date.now() < this._blockedUntil) return;
+    if (!text.trim() || this._sending || this._noticeLine.rateLimited) return;
     this._sending = true;
-    this._notice('');
+    this._noticeLine.say('');
     this._render();
     try {
       const sent = this._sessionId;
@@ -301,13 +313,15 @@ export class CodexRelayPanel extends HTMLElement {
           this._storedSession = null;
           this._reset(null);
         }
-        this._notice('The previous conversation is no longer available; this message starts a new one.');
+        this._noticeLine.say('The previous conversation is no longer available; this message starts a new one.');
         response = await this._post(this._url('chat'), { message: text });
       }
+      if (response.status === 401) return this._signedOut();
       if (response.status !== 202) {
-        await this._showHttpError(response);
+        await this._noticeLine.httpError(response);
         return;
       }
+      delete this._ui.panel.dataset.access;
       const answer = await response.json();
       if (this._ui.textarea.value === text) this._ui.textarea.value = '';
       if (answer.session_id && answer.session_id !== this._sessionId) {
@@ -320,7 +334,7 @@ export class CodexRelayPanel extends HTMLElement {
         this._stream.retryNow(); // cut any backoff wait short
       }
     } catch {
-      this._notice('Could not reach the server. Check your connection and try again.');
+      this._noticeLine.say('Could not reach the server. Check your connection and try again.');
     } finally {
       this._sending = false;
       this._render();
@@ -333,38 +347,22 @@ export class CodexRelayPanel extends HTMLElement {
     try {
       const response = await this._post(this._sessionUrl('cancel'), {});
       if (!response.ok) {
-        await this._showHttpError(response);
+        await this._noticeLine.httpError(response);
       } else if (this._turn === turn) {
         // The server accepted; turn.completed (cancelled) will end it.
         this._setState({ agent: afterStopAccepted(this._agentState) });
       }
     } catch {
-      this._notice('Could not reach the server to stop the agent. Try again.');
+      this._noticeLine.say('Could not reach the server to stop the agent. Try again.');
     }
   }
 
-  async _showHttpError(response) {
-    const error = await readError(response);
-    if (error.status !== 429) {
-      this._notice(error.message);
-      return;
-    }
-    this._blockedUntil = Date.now() + (retryAfterMs(response.headers.get('Retry-After')) || RATE_LIMIT_FALLBACK_MS);
-    const tick = () => {
-      const left = Math.ceil((this._blockedUntil - Date.now()) / 1000);
-      if (left > 0) this._notice(`${error.message} You can send again in ${left} s.`, true);
-      else this._notice('');
-      this._render();
-    };
-    clearInterval(this._noticeTimer);
-    this._noticeTimer = setInterval(tick, 1000);
-    tick();
-  }
-
-  _notice(text, keepTimer) {
-    if (!keepTimer) clearInterval(this._noticeTimer);
-    this._ui.notice.textContent = text;
-    this._ui.notice.hidden = !text;
+  /** Send the user's answer to an approval of this session (live-renderers.js). */
+  _answerApproval({ approval, decision }) {
+    const card = this._conversation.approvalCard(approval);
+    const url = this._sessionId && this._sessionUrl(`approvals/${encodeURIComponent(approval)}`);
+    const io = { send: (body) => this._post(url, body), notice: this._noticeLine };
+    if (card && url) answerApproval(card, decision, io);
   }
 
   // -- state and rendering --------------------------------------------------
@@ -391,7 +389,7 @@ export class CodexRelayPanel extends HTMLElement {
     if (!stoppable && this.shadowRoot.activeElement === ui.stop) ui.textarea.focus();
     ui.stop.hidden = !busy;
     ui.stop.disabled = !stoppable;
-    ui.send.disabled = sendDisabled({ sending: this._sending, rateLimited: Date.now() < this._blockedUntil,
+    ui.send.disabled = sendDisabled({ sending: this._sending, rateLimited: this._noticeLine.rateLimited,
       agentState: this._agentState, connectionState: this._connectionState });
     const [label, aria] = this._shortcut ? describeShortcut(this._shortcut, IS_APPLE) : ['', ''];
     ui.launcherKey.textContent = label;
@@ -442,6 +440,8 @@ export class CodexRelayPanel extends HTMLElement {
       const target = e.target instanceof Element ? e.target : null;
       const retry = target && target.closest('button.retry');
       if (retry) this._send(this._conversation.messageOf(Number(retry.dataset.turn)));
+      const answer = target && target.closest('button[data-decision]');
+      if (answer) this._answerApproval(answer.dataset);
       const undo = target && target.closest('button.undo-edit');
       if (undo) this._reportEdits.undo(undo);
       const output = target && target.closest('button.more, pre.out.clamped');

@@ -11,6 +11,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import redis
 from playwright.sync_api import Browser, Page
 
 from blueprints.web_server import web_server_argv
+from cli.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -238,3 +241,15 @@ def make_panel_page(browser: Browser, stack: Stack, user: str, **context: Any) -
     panel.login()
     panel.open()
     return panel
+
+
+@contextmanager
+def own_stack(env: dict[str, str], private_key: str) -> Iterator[WebStack]:
+    """A web process and a worker of their own, with ``env`` (from ``stack_env``)."""
+    stack = WebStack(free_port(), env["REDIS_URL"], env, private_key)
+    try:
+        stack.start_worker()
+        stack.start_web()
+        yield stack
+    finally:
+        stack.stop()

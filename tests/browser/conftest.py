@@ -37,6 +37,7 @@ from browser_helpers import (
     Stack,
     WebStack,
     make_panel_page,
+    own_stack,
     stop_process,
 )
 from playwright.sync_api import Browser, Playwright, sync_playwright
@@ -101,14 +102,8 @@ def web_stack(
     runs = tmp_path_factory.mktemp("web-runs")
     env = stack_env(2, runs)
     env["CODEX_RELAY_DEMO_SECRET_KEY"] = "browser-tests-fixed-secret"
-    url = env["REDIS_URL"]
-    stack = WebStack(free_port(), url, env, keypair[0])
-    try:
-        stack.start_worker()
-        stack.start_web()
+    with own_stack(env, keypair[0]) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 # Module scope, not session: sync Playwright keeps an asyncio loop running in

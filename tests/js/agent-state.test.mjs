@@ -54,7 +54,7 @@ describe('agent state: what does not change it', () => {
     assert.equal(run([{ type: 'message' }, { type: 'tool.completed' }], 'cancelling'), 'cancelling');
   });
 
-  for (const type of ['codex.unknown', 'message.delta', 'tool.output', 'approval.requested', '', 'constructor']) {
+  for (const type of ['codex.unknown', 'message.delta', 'tool.output', '', 'constructor']) {
     test(`an event of type ${JSON.stringify(type)} changes nothing`, () => {
       assert.equal(nextAgentState('running', { type }), 'running');
       assert.equal(nextAgentState('idle', { type }), 'idle');
@@ -63,8 +63,8 @@ describe('agent state: what does not change it', () => {
 });
 
 describe('agent state: what the user may do', () => {
-  test('busy states are queued, running and cancelling', () => {
-    assert.deepEqual([...BUSY_STATES], ['queued', 'running', 'cancelling']);
+  test('busy states are queued, running, waiting and cancelling', () => {
+    assert.deepEqual([...BUSY_STATES], ['queued', 'running', 'waiting', 'cancelling']);
     assert.equal(isBusy('idle'), false);
     assert.equal(isBusy('failed'), false);
   });
@@ -102,5 +102,38 @@ describe('agent state: what the user may do', () => {
     assert.equal(workingText('running'), 'Working…');
     assert.equal(workingText('idle'), '');
     assert.equal(workingText('toString'), '');
+  });
+});
+
+describe('agent state: live turns and approvals', () => {
+  for (const type of ['message.delta', 'reasoning.delta', 'tool.output']) {
+    test(`a queued turn is running once a ${type} arrives`, () => {
+      assert.equal(nextAgentState('queued', { type }), 'running');
+    });
+  }
+
+  test('an approval makes the agent wait for the user; the answer sets it running again', () => {
+    assert.equal(run([{ type: 'turn.queued' }, { type: 'turn.started' }, { type: 'approval.requested' }]), 'waiting');
+    assert.equal(nextAgentState('waiting', { type: 'approval.resolved' }), 'running');
+    assert.equal(workingText('waiting'), 'Waiting for your answer…');
+  });
+
+  test('a waiting turn can be stopped, and is busy (Send stays off while connected)', () => {
+    assert.ok(BUSY_STATES.includes('waiting') && canStop('waiting') && isBusy('waiting'));
+    assert.equal(afterStopAccepted('waiting'), 'cancelling');
+    assert.equal(sendDisabled({ sending: false, rateLimited: false, agentState: 'waiting', connectionState: 'connected' }), true);
+  });
+
+  test('an approval asked while stopping does not undo the stop, nor wakes an idle agent', () => {
+    assert.equal(nextAgentState('cancelling', { type: 'approval.requested' }), 'cancelling');
+    assert.equal(nextAgentState('idle', { type: 'approval.requested' }), 'idle');
+  });
+
+  test('a waiting turn that ends is idle or failed like any other', () => {
+    assert.equal(nextAgentState('waiting', { type: 'turn.completed', status: 'cancelled' }), 'idle');
+  });
+
+  test('the connection line says when no one is logged in', () => {
+    assert.equal(connectionText('signed-out'), 'Not logged in');
   });
 });

@@ -118,9 +118,47 @@ describe('conversation model: which view an event gets', () => {
     ['turn.queued', 'user'], ['message', 'agent'], ['reasoning', 'reasoning'],
     ['tool.started', 'tool'], ['tool.updated', 'tool'], ['tool.completed', 'tool'],
     ['usage', 'usage'], ['error', 'error'], ['turn.completed', 'turn-end'],
-    ['turn.started', null], ['codex.whatever', null], ['message.delta', null], ['constructor', null],
+    ['turn.started', null], ['codex.whatever', null], ['message.delta', 'agent-delta'], ['constructor', null],
   ];
   for (const [type, view] of views) {
     test(`${type} → ${view}`, () => assert.equal(viewOf({ type }), view));
   }
+});
+
+describe('conversation model: live turns', () => {
+  test('deltas, live output and approvals have their own views', () => {
+    const views = ['message.delta', 'reasoning.delta', 'tool.output', 'approval.requested', 'approval.resolved']
+      .map((type) => viewOf({ type }));
+    assert.deepEqual(views, ['agent-delta', 'reasoning-delta', 'tool-output', 'approval', 'approval-resolved']);
+  });
+
+  test('live output goes to the card of the tool it names', () => {
+    const started = { type: 'tool.started', turn: 2, tool: { id: 'call_1' } };
+    const output = { type: 'tool.output', turn: 2, tool_id: 'call_1', delta: 'x' };
+    assert.equal(cardKey(output), cardKey(started));
+    assert.notEqual(cardKey({ ...output, turn: 3 }), cardKey(started));
+  });
+
+  test('approvals are filed by id; the pending ones of a turn are found at its end', () => {
+    const model = new ConversationModel();
+    const a = { turn: 1, status: 'pending' };
+    const b = { turn: 1, status: 'accepted' };
+    const c = { turn: 2, status: 'pending' };
+    model.addApproval('a', a);
+    model.addApproval('b', b);
+    model.addApproval('c', c);
+    assert.equal(model.approvalFor('a'), a);
+    assert.equal(model.approvalFor('zz'), undefined);
+    assert.deepEqual(model.pendingApprovals(1), [a]);
+    model.clear();
+    assert.equal(model.approvalFor('a'), undefined);
+  });
+
+  test('live texts are filed by key and forgotten with the conversation', () => {
+    const model = new ConversationModel();
+    model.addLive('1:msg', { text: 'x' });
+    assert.deepEqual(model.liveFor('1:msg'), { text: 'x' });
+    model.clear();
+    assert.equal(model.liveFor('1:msg'), undefined);
+  });
 });

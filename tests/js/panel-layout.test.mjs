@@ -11,11 +11,11 @@ const MODULES = readdirSync(PANEL).filter((name) => name.endsWith('.js')).sort()
 const source = (name) => readFileSync(join(PANEL, name), 'utf8');
 
 /** Modules of pure logic: no browser global anywhere in them, so node runs them as they are. */
-const PURE = ['agent-state.js', 'conversation-model.js', 'format.js', 'reconnect.js',
-  'report-edit-state.js', 'shortcuts.js', 'sse-parser.js'];
+const PURE = ['agent-state.js', 'approval-model.js', 'conversation-model.js', 'format.js', 'live-text.js',
+  'reconnect.js', 'report-edit-state.js', 'shortcuts.js', 'sse-parser.js'];
 /** Modules that use the browser only when called: node can import them. */
-const IMPORTABLE = ['conversation.js', 'event-stream.js', 'markdown.js', 'renderers.js',
-  'report-edits.js'];
+const IMPORTABLE = ['conversation.js', 'event-stream.js', 'live-renderers.js', 'markdown.js', 'notice.js',
+  'page-focus.js', 'renderers.js', 'report-edits.js'];
 const BROWSER_GLOBALS = /\b(document|window|navigator|localStorage|customElements|HTMLElement|requestAnimationFrame)\b/;
 
 /** Source without comments and string contents, for looking at code only. */

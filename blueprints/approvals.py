@@ -31,7 +31,7 @@ __all__ = ["answer_approval"]
 log = logging.getLogger("codex_relay.http")
 
 #: Approval ids are minted by the job: 16 lowercase hex digits.
-_APPROVAL_ID = re.compile(r"^[0-9a-f]{16}$")
+_APPROVAL_ID = re.compile(r"^[0-9a-f]{16}\Z")
 
 
 def answer_approval(

@@ -20,6 +20,7 @@ or, without one, started here from :func:`~bootstrap.codex_command.prepare_app_s
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -34,11 +35,14 @@ from .codex_home import CodexHome
 from .codex_process import CodexProcess, ProcessOutcome
 from .exec_runner import verdict
 from .pending_approvals import PendingApprovals
-from .sandbox import turn_app_server_launch
+from .sandbox import OFF_WARNING, show_warm_run, turn_app_server_launch
+from .sandbox_keeper import KeeperError
 from .turn_context import RunResult, TurnContext
 from .warm_app_server import WarmSlot, take_slot
 
 __all__ = ["AppServerRunner"]
+
+log = logging.getLogger("codex_relay.app_server")
 
 #: Seconds Codex gets to exit after its stdin is closed at the end of a turn.
 _EXIT_GRACE = 5.0
@@ -65,17 +69,8 @@ class AppServerRunner:
     ) -> RunResult:
         """Drive one turn to its end; see the module docstring."""
         home = self.home()
-        if self._slot is not None:
-            proc = self._slot.process.proc
-            assert proc is not None and proc.stdin and proc.stdout and proc.stderr
-            process = CodexProcess.adopt(
-                self._slot.process.pid,
-                proc.stdin,
-                proc.stdout,
-                proc.stderr,
-                self.settings.kill_grace,
-            )
-        else:
+        process, cwd = self._warm(ctx, home) if self._slot is not None else (None, None)
+        if process is None:
             launch = turn_app_server_launch(self.settings, home, ctx.req, codex_path)
             process = CodexProcess(
                 launch.argv, launch.env, launch.cwd, None, self.settings.kill_grace
@@ -86,7 +81,7 @@ class AppServerRunner:
             max_chars=self.settings.max_field_chars, thread_total=dict(thread_total)
         )
         plan = app_server_plan(
-            self.settings, ctx.req, thread_id, initialised=self._slot is not None
+            self.settings, ctx.req, thread_id, initialised=self._slot is not None, cwd=cwd
         )
         live = _LiveTurn(ctx, self.settings, process, AppServerTurn(plan, normaliser))
         live.begin(self._slot.pending if self._slot else b"")
@@ -101,6 +96,35 @@ class AppServerRunner:
         status, error = live.verdict(outcome)
         thread = normaliser.thread_id
         return RunResult(status, error, thread, normaliser.usage_total, outcome.first_output)
+
+
+    def _warm(self, ctx: TurnContext, home: CodexHome) -> tuple[CodexProcess | None, str | None]:
+        """Adopt the warm Codex, its sandbox showing the run; ``(None, None)``: start cold.
+
+        A keeper that cannot show the run is logged and its Codex stopped;
+        the turn then starts its own, in the same fresh home.
+        """
+        slot = self._slot
+        assert slot is not None
+        proc = slot.process.proc
+        assert proc is not None and proc.stdin and proc.stdout and proc.stderr
+        process = CodexProcess.adopt(
+            slot.process.pid, proc.stdin, proc.stdout, proc.stderr, self.settings.kill_grace
+        )
+        if slot.keeper is None or slot.workspace is None:
+            if self.settings.turn_sandbox == "off":
+                log.warning(OFF_WARNING, extra={"session": self.session, "turn": ctx.req.turn})
+            return process, None
+        try:
+            return process, show_warm_run(self.settings, home, ctx.req, slot.workspace, slot.keeper)
+        except KeeperError as exc:
+            log.warning("warm Codex given up, starting one for the turn: %s", exc)
+        except BaseException:
+            process.stop()  # the run may not be shown (SandboxUnavailable): the turn fails
+            raise
+        process.stop()
+        self._slot = None
+        return None, None
 
 
 class _LiveTurn:

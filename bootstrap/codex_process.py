@@ -89,9 +89,14 @@ class CodexProcess:
         cwd: str,
         prompt: bytes | None,
         kill_grace: float = 1.0,
+        pass_fds: Sequence[int] = (),
     ) -> None:
-        """``prompt``: written to stdin, which is then closed; ``None`` keeps stdin open."""
+        """``prompt``: written to stdin, which is then closed; ``None`` keeps stdin open.
+
+        ``pass_fds``: descriptors Codex (or what starts it) inherits besides its pipes.
+        """
         self.argv = list(argv)
+        self.pass_fds = tuple(pass_fds)
         self.env = dict(env)
         self.cwd = cwd
         self.prompt = prompt
@@ -144,6 +149,7 @@ class CodexProcess:
             # Codex down with it instead of leaving an orphan running the turn.
             preexec_fn=die_with_parent,
             close_fds=True,
+            pass_fds=self.pass_fds,
         )
         self._pid = self.proc.pid
         self._stdin, self._stdout, self._stderr = (

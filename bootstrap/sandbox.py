@@ -55,6 +55,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 
@@ -69,6 +70,7 @@ from .codex_command import (
     prepare_launch,
 )
 from .codex_home import CodexHome
+from .sandbox_keeper import KEEPER_SCRIPT, KeeperLink
 
 __all__ = [
     "ETC_ENTRIES",
@@ -77,15 +79,19 @@ __all__ = [
     "OFF_WARNING",
     "PROBE_OUTPUT",
     "SandboxInfo",
+    "WarmWorkspace",
     "bwrap_argv",
     "check_sandbox_settings",
     "find_bwrap",
     "probe_launch",
     "probe_sandbox",
+    "run_bind",
     "sandboxed",
+    "show_warm_run",
     "turn_app_server_launch",
     "turn_launch",
     "vendored_bwrap",
+    "warm_sandboxed",
 ]
 
 log = logging.getLogger("codex_relay.sandbox")
@@ -246,16 +252,24 @@ def _check_run_dir(run_dir: str, home: CodexHome, runs_root: str | None) -> str:
     return real
 
 
+def run_bind(run_dir: str, *, writable: bool) -> list[str]:
+    """The ``bwrap`` options that show the run at its own path (read-only unless ``writable``)."""
+    return ["--bind" if writable else "--ro-bind", os.path.realpath(run_dir), os.path.abspath(run_dir)]
+
+
 def bwrap_argv(
     bwrap: str,
     *,
-    run_dir: str,
-    writable: bool,
+    workspace: list[str],
     home: CodexHome,
     reads: list[str],
     cwd: str,
 ) -> list[str]:
-    """The ``bwrap`` options (up to ``--``) of a turn; see the module docstring."""
+    """The ``bwrap`` options (up to ``--``) of a turn; see the module docstring.
+
+    ``workspace`` shows the run: :func:`run_bind`, or a warm slot's empty
+    directory that its keeper fills later (:func:`warm_sandboxed`).
+    """
     return [
         bwrap,
         "--unshare-user",
@@ -280,9 +294,7 @@ def bwrap_argv(
         HOME_INSIDE,
         # Mount points below /tmp land in the turn's own tmp: nothing outside changes.
         *_read_binds(reads),
-        "--bind" if writable else "--ro-bind",
-        os.path.realpath(run_dir),
-        os.path.abspath(run_dir),
+        *workspace,
         "--remount-ro",
         "/",
         "--chdir",
@@ -310,8 +322,7 @@ def sandboxed(
     _check_run_dir(run_dir, home, settings.runs_root)
     argv = bwrap_argv(
         bwrap,
-        run_dir=run_dir,
-        writable=tier == "edit",
+        workspace=run_bind(run_dir, writable=tier == "edit"),
         home=home,
         reads=[*launch.reads, *_extra_paths(settings)],
         cwd=os.path.abspath(launch.cwd),
@@ -357,6 +368,77 @@ def turn_app_server_launch(
     )
 
 
+@dataclass(frozen=True)
+class WarmWorkspace:
+    """Where a warm slot will show its run: ``slot`` appears at ``runs_root`` in the sandbox."""
+
+    #: The slot's empty directory on the host; its keeper binds the run below it.
+    slot: str
+    #: A private mount point the keeper makes a read-only view of the run on.
+    stage: str
+    #: The runs root as the sandbox shows it (its absolute path, as configured).
+    runs_root: str
+
+
+def warm_sandboxed(
+    launch: CodexLaunch, settings: Settings, home: CodexHome, codex_path: str, control_fd: int
+) -> tuple[CodexLaunch, WarmWorkspace]:
+    """A warm app-server's ``launch`` in the turn sandbox, through a keeper.
+
+    The sandbox shows an empty slot at the runs root (read-only) until the
+    turn's run is bound into it (:func:`show_warm_run`), so the run appears
+    at its own path, as under :func:`sandboxed`; see
+    :mod:`bootstrap.sandbox_keeper`. Needs ``CODEX_RELAY_RUNS_ROOT``: the
+    sandbox is set up before the run is known, only its root is.
+    """
+    check_sandbox_settings(settings)
+    if not settings.runs_root:
+        raise SandboxUnavailable(
+            f"A warm Codex in the turn sandbox needs {setting_name('runs_root')}."
+        )
+    bwrap, _ = find_bwrap(settings, codex_path)
+    workspace = WarmWorkspace(
+        slot=str(home.root / "slot"),
+        stage=str(home.root / "stage"),
+        runs_root=os.path.abspath(settings.runs_root),
+    )
+    os.mkdir(workspace.slot, 0o755)
+    os.mkdir(workspace.stage, 0o700)
+    argv = bwrap_argv(
+        bwrap,
+        workspace=["--ro-bind", workspace.slot, workspace.runs_root],
+        home=home,
+        reads=[*launch.reads, *_extra_paths(settings)],
+        cwd=HOME_INSIDE,
+    )
+    keeper = [sys.executable, "-I", "-S", KEEPER_SCRIPT, str(control_fd)]
+    keeper += [workspace.slot, workspace.stage, "--"]
+    env = dict(launch.env, HOME=HOME_INSIDE, CODEX_HOME=HOME_INSIDE, TMPDIR=TMP_INSIDE)
+    return replace(launch, argv=keeper + argv + launch.argv, env=env), workspace
+
+
+def show_warm_run(
+    settings: Settings,
+    home: CodexHome,
+    request: TurnRequest,
+    workspace: WarmWorkspace,
+    keeper: KeeperLink,
+) -> str:
+    """Have a warm slot's keeper show ``request``'s run; return where the turn sees it.
+
+    The same checks as a cold turn's (:class:`SandboxUnavailable`); a keeper
+    that cannot do it raises :class:`~bootstrap.sandbox_keeper.KeeperError`.
+    """
+    real = _check_run_dir(request.run_dir, home, settings.runs_root)
+    shown = os.path.abspath(request.run_dir)
+    inside = os.path.relpath(shown, workspace.runs_root)
+    if inside.startswith(".."):  # below the root only through a link: show its real place
+        inside = os.path.relpath(real, os.path.realpath(workspace.runs_root))
+        shown = os.path.join(workspace.runs_root, inside)
+    keeper.show_run(real, inside, writable=request.tier == "edit")
+    return shown
+
+
 #: What the probe's command prints when it could write and read in its run.
 PROBE_OUTPUT = b"sandbox-ok"
 
@@ -381,8 +463,7 @@ def probe_launch(settings: Settings, codex_path: str, home: CodexHome, bwrap: st
     # The scratch run lies in the turn's own directory, which a real run never may.
     argv = bwrap_argv(
         bwrap,
-        run_dir=str(run),
-        writable=True,
+        workspace=run_bind(str(run), writable=True),
         home=home,
         reads=[*launch.reads, *_extra_paths(settings)],
         cwd=str(run),

@@ -13,6 +13,13 @@ nothing of one user's turn can reach the next.
 
 The slot holds nothing of a turn: no run directory, no token, no prompt;
 those come with ``thread/start`` (:func:`bootstrap.codex_command.app_server_plan`).
+
+With the turn sandbox on (the default) the warm Codex runs in it too,
+started through a keeper (:mod:`bootstrap.sandbox_keeper`): the sandbox
+shows an empty runs root until the job, knowing its run, has the keeper
+bind it there (:func:`~bootstrap.sandbox.show_warm_run`). That needs
+``CODEX_RELAY_RUNS_ROOT``; without it a sandboxed worker starts each
+turn's Codex cold.
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ import orjson
 from relay.app_server_turn import CLIENT_INFO
 from relay.errors import RelayError
 from relay.jsonrpc import Response, RpcChannel, parse_message
-from relay.settings import Settings
+from relay.settings import Settings, setting_name
 
 from .codex_binary import locate_codex, probe_codex
 from .codex_command import prepare_app_server_launch
 from .codex_home import CodexHome
 from .codex_process import CodexProcess, alive
+from .sandbox import WarmWorkspace, warm_sandboxed
+from .sandbox_keeper import KeeperLink
 
 __all__ = ["WarmKeeper", "WarmSlot", "fingerprint", "start_slot", "take_slot"]
 
@@ -60,6 +69,11 @@ def fingerprint(settings: Settings) -> tuple[object, ...]:
         settings.model_max_retries,
         settings.sandbox,
         settings.work_dir,
+        settings.turn_sandbox,
+        settings.bwrap,
+        settings.runs_root,
+        settings.sandbox_read_only_paths,
+        settings.mcp_transport,
     )
 
 
@@ -72,6 +86,9 @@ class WarmSlot:
     key: tuple[object, ...]
     #: Stdout bytes read after the ``initialize`` answer (notifications), for the job.
     pending: bytes = b""
+    #: In the turn sandbox: the keeper that will show the run, and where.
+    keeper: KeeperLink | None = None
+    workspace: WarmWorkspace | None = None
     taken: bool = False
     started_at: float = field(default_factory=time.monotonic)
 
@@ -84,11 +101,33 @@ def start_slot(settings: Settings) -> WarmSlot:
     """Spawn ``codex app-server`` in a fresh home and do the ``initialize`` handshake."""
     codex = probe_codex(locate_codex(settings.codex_bin), app_server=True)
     home = CodexHome(settings, _HOME_LABEL)
-    # No run yet: each thread marks its own directory untrusted (app_server_plan).
-    launch = prepare_app_server_launch(settings, home, codex.path, project_dir=str(home.path))
-    process = CodexProcess(launch.argv, launch.env, launch.cwd, None, settings.kill_grace)
+    keeper: KeeperLink | None = None
+    workspace: WarmWorkspace | None = None
+    keeper_end = None
     try:
-        process.start()
+        # No run yet: each thread marks its own directory untrusted (app_server_plan).
+        launch = prepare_app_server_launch(settings, home, codex.path, project_dir=str(home.path))
+        if settings.turn_sandbox == "on":
+            keeper, keeper_end = KeeperLink.pair()
+            launch, workspace = warm_sandboxed(
+                launch, settings, home, codex.path, keeper_end.fileno()
+            )
+        fds = (keeper_end.fileno(),) if keeper_end is not None else ()
+        process = CodexProcess(
+            launch.argv, launch.env, launch.cwd, None, settings.kill_grace, pass_fds=fds
+        )
+    except BaseException:
+        for sock in (keeper, keeper_end):
+            if sock is not None:
+                sock.close()
+        home.remove()
+        raise
+    try:
+        try:
+            process.start()
+        finally:
+            if keeper_end is not None:
+                keeper_end.close()  # the keeper has it now
         channel = RpcChannel()
         _, line = channel.request("initialize", {"clientInfo": CLIENT_INFO})
         if not process.write(line):
@@ -101,9 +140,11 @@ def start_slot(settings: Settings) -> WarmSlot:
         with contextlib.suppress(AssertionError, OSError):
             process.stop()
         _close_pipes(process)
+        if keeper is not None:
+            keeper.close()
         home.remove()
         raise
-    return WarmSlot(process, home, fingerprint(settings), pending)
+    return WarmSlot(process, home, fingerprint(settings), pending, keeper, workspace)
 
 
 def _await_answer(process: CodexProcess) -> bytes:
@@ -169,17 +210,20 @@ class WarmKeeper:
 
     @property
     def enabled(self) -> bool:
-        """Warm start applies to the ``app-server`` runner, outside the turn sandbox only.
+        """Warm start applies to the ``app-server`` runner; in the sandbox, with a runs root."""
+        return self.cold_reason() is None
 
-        A warm Codex is started before its run is known, and the turn sandbox
-        binds the run when it starts; until the sandbox can take the run
-        later, a sandboxed worker starts each turn's Codex cold.
-        """
-        return (
-            self.settings.runner == "app-server"
-            and self.settings.warm_start
-            and self.settings.turn_sandbox == "off"
-        )
+    def cold_reason(self) -> str | None:
+        """Why this worker's turns start Codex cold (``None``: they start warm)."""
+        s = self.settings
+        if s.runner != "app-server" or not s.warm_start:
+            return "warm start is off (it applies to the app-server runner)"
+        if s.turn_sandbox == "on" and not s.runs_root:
+            return (
+                f"a warm Codex in the turn sandbox needs {setting_name('runs_root')} "
+                "(the sandbox shows the runs root before the run is known)"
+            )
+        return None
 
     def ensure_ready(self) -> None:
         """Warm a slot unless one is ready (a failure is logged; jobs then start Codex cold)."""
@@ -206,6 +250,8 @@ class WarmKeeper:
             return
         slot.taken = True  # whether or not the job used it, it is not served twice
         _close_pipes(slot.process)
+        if slot.keeper is not None:
+            slot.keeper.close()
 
     def discard(self) -> None:
         """Stop the slot's Codex if it still runs, reap it and remove its home.
@@ -229,6 +275,8 @@ class WarmKeeper:
         finally:
             _READY = None
             _close_pipes(slot.process)  # a slot never handed over still holds them
+            if slot.keeper is not None:
+                slot.keeper.close()
             slot.home.remove()
 
 

@@ -171,6 +171,9 @@ def make_worker(
     worker.relay_runtime = runtime
     worker.shutdown_grace = runtime.settings.shutdown_grace
     worker.warm = WarmKeeper(runtime.settings)
+    cold = worker.warm.cold_reason()
+    if cold and runtime.settings.runner == "app-server" and runtime.settings.warm_start:
+        log.warning("turns start Codex cold: %s", cold)
     return worker
 
 

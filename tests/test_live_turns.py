@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from processes import wait_gone
 
-from bootstrap.codex_process import alive
+from bootstrap.codex_command import codex_package_dir
+from bootstrap.codex_process import alive, descendants
 from relay.turns import cancel_turn
 
 pytestmark = pytest.mark.codex
@@ -28,9 +29,13 @@ RUN = "/runs/run-1/default/agent"
 
 
 @pytest.fixture(autouse=True)
-def app_server(relay_env, monkeypatch) -> None:
-    """Workers (and the web app) of these tests run the app-server runner."""
+def app_server(relay_env, run_dir, monkeypatch) -> None:
+    """Workers (and the web app) of these tests run the app-server runner, warm and sandboxed.
+
+    A warm Codex in the turn sandbox needs the runs root (it is shown before the run is known).
+    """
     monkeypatch.setenv("CODEX_RELAY_RUNNER", "app-server")
+    monkeypatch.setenv("CODEX_RELAY_RUNS_ROOT", str(run_dir.parent))
 
 
 class Workers:
@@ -295,6 +300,8 @@ def test_a_codex_that_ignores_the_interrupt_is_killed_after_the_grace_period(
     )
     script.chmod(0o755)
     monkeypatch.setenv("CODEX_RELAY_CODEX_BIN", str(script))
+    # The turn sandbox shows the wrapper; the Codex it calls must be shown too.
+    monkeypatch.setenv("CODEX_RELAY_SANDBOX_READ_ONLY_PATHS", codex_package_dir(codex_bin))
     devmodel.add_scenario("sleepy_d", [{"shell": "sleep 43.75", "timeout_ms": 60000}, {"say": "x"}])
     proc = turns.spawn_worker()
     try:
@@ -312,19 +319,34 @@ def test_a_codex_that_ignores_the_interrupt_is_killed_after_the_grace_period(
 # -- warm start -------------------------------------------------------------------
 
 
+def in_warm_home(pid: int) -> Path | None:
+    """The warm home (``codex-home-warm-*``) ``pid`` works in, if it does."""
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+    return next((p for p in (cwd, *cwd.parents) if p.name.startswith("codex-home-warm-")), None)
+
+
 def warm_app_servers(worker_pid: int) -> list[tuple[int, Path]]:
-    """``(pid, home)`` of the worker's warm app-servers (its children in a warm home)."""
+    """``(pid, home)`` of the worker's warm app-servers: its children in a warm home
+    with ``codex app-server`` running below them (in the turn sandbox, its keeper)."""
     children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
     out = []
     for pid in map(int, children):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
-        except OSError:
-            continue
-        if argv[1:2] == [b"app-server"] and cwd.name.startswith("codex-home-warm-"):
-            out.append((pid, cwd))
+        home = in_warm_home(pid)
+        tree = [pid, *descendants(pid)]
+        if home is not None and any(is_app_server(p) for p in tree):
+            out.append((pid, home))
     return out
+
+
+def is_app_server(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return argv[1:2] == [b"app-server"]
 
 
 def wait_warm(worker_pid: int, not_pid: int = 0) -> tuple[int, Path]:
@@ -346,7 +368,7 @@ def test_each_turn_runs_on_the_warm_codex_which_serves_it_alone(turns, worker):
     # ... which is gone afterwards, home and all; a fresh one waits in a fresh home.
     next_pid, next_home = wait_warm(worker.pid, not_pid=pid)
     assert next_home != home and not home.exists() and not alive(pid)
-    assert not (next_home / "sessions").exists()
+    assert not (next_home / "home" / "sessions").exists()
     other = turns.new_session(user="bob")
     turns.start(other, "#scenario:hello two")
     turns.wait_for(other, "turn.completed")
@@ -428,11 +450,11 @@ def warm_leftovers(work_dir: Path) -> list[int]:
         if not entry.isdigit():
             continue
         try:
-            cwd = Path(os.readlink(f"/proc/{entry}/cwd"))
             stat = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        warm = cwd.name.startswith("codex-home-warm-") and cwd.is_relative_to(work_dir)
+        home = in_warm_home(int(entry))
+        warm = home is not None and home.is_relative_to(work_dir)
         if warm and stat[0] != b"Z" and alive(int(entry)):
             found.append(int(entry))
     return found

@@ -8,6 +8,12 @@ bubblewrap installed (``/usr/bin/bwrap``), as on a common server. Each
 attack runs beside an ordinary command in the same turn, which must work: a
 sandbox that broke every command could not pass.
 
+Every test runs under both runners: ``exec`` (a Codex started in the sandbox
+for the turn) and ``app-server`` with warm start, where the worker's warm
+Codex waits in a sandbox showing an empty runs root until its keeper binds
+the turn's run there (``bootstrap/sandbox_keeper.py``); each such turn is
+checked to have run on the warm Codex.
+
 Codex 0.169.0 drops the ``command_execution`` item of a command that fails
 with what looks like a sandbox denial, so every scripted command here ends
 with a command that succeeds, and prints what each step saw.
@@ -27,6 +33,24 @@ from bootstrap.prompt import DEFAULT_PROFILE
 from relay.turns import cancel_turn
 
 pytestmark = pytest.mark.codex
+
+
+@pytest.fixture(autouse=True, params=["exec", "app-server"], ids=["exec", "app-server-warm"])
+def runner(request, relay_env, run_dir, monkeypatch) -> str:
+    """The runner of every worker in the test (warm, sandboxed app-servers need the runs root)."""
+    monkeypatch.setenv("CODEX_RELAY_RUNNER", request.param)
+    if request.param == "app-server":
+        monkeypatch.setenv("CODEX_RELAY_RUNS_ROOT", str(run_dir.parent))
+    return str(request.param)
+
+
+def _check_warm(turns: Any, record: Any, logs: str) -> None:
+    """Under ``app-server``: the turn ran on the worker's warm Codex, not a cold fallback."""
+    if os.environ["CODEX_RELAY_RUNNER"] != "app-server":
+        return
+    pid = turns.rt.sessions.get(record.id).codex_pgid
+    assert f"warm Codex ready (pid {pid})" in logs, logs[-2000:]
+    assert "warm Codex given up" not in logs
 
 
 def _tool_output(turns: Any, session: Any, turn: int | None = None) -> str:
@@ -55,6 +79,7 @@ def _shell_turn(turns: Any, devmodel: Any, name: str, script: str, **session: An
     turns.start(record, f"#scenario:{name}")
     result = turns.work()
     assert result.returncode == 0, result.stderr[-2000:]
+    _check_warm(turns, record, result.stderr + result.stdout)
     return _tool_output(turns, record)
 
 
@@ -106,7 +131,10 @@ def test_the_shell_cannot_read_a_running_turns_home(turns, devmodel, relay_env):
         turns.start(victim, "#scenario:iso_hold")
         turns.wait_for(victim, "tool.started")
         work = Path(relay_env["CODEX_RELAY_WORK_DIR"])
-        (home,) = work.glob(f"codex-home-{victim.id[:12]}-*/home")
+        if os.environ["CODEX_RELAY_RUNNER"] == "app-server":  # a warm home: where its keeper is
+            home = Path(os.readlink(f"/proc/{turns.rt.sessions.get(victim.id).codex_pgid}/cwd"))
+        else:
+            (home,) = work.glob(f"codex-home-{victim.id[:12]}-*/home")
         assert "approval_policy" in (home / "config.toml").read_text()  # it is there
         script = (
             f"cat {home}/config.toml 2>&1; ls {work} 2>&1; ls /codex; echo ---; "
@@ -274,6 +302,7 @@ def test_the_vendored_bwrap_runs_turns_where_no_system_one_is_on_path(turns, dev
     result = turns.work({"PATH": str(no_bwrap)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "codex-resources/bwrap (vendored)" in result.stderr + result.stdout
+    _check_warm(turns, session, result.stderr + result.stdout)
     assert _tool_output(turns, session).strip() == "vendored-42"
 
 

@@ -97,7 +97,6 @@ class AppServerRunner:
         thread = normaliser.thread_id
         return RunResult(status, error, thread, normaliser.usage_total, outcome.first_output)
 
-
     def _warm(self, ctx: TurnContext, home: CodexHome) -> tuple[CodexProcess | None, str | None]:
         """Adopt the warm Codex, its sandbox showing the run; ``(None, None)``: start cold.
 

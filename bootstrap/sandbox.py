@@ -1,8 +1,11 @@
 """Each turn's Codex in a sandbox of its own: bubblewrap user and mount namespaces.
 
 :func:`sandboxed` turns a :class:`~bootstrap.codex_command.CodexLaunch`
-(whatever the Codex subcommand: ``exec`` today, ``app-server`` tomorrow)
-into the same launch run under ``bwrap``. Inside, the turn sees:
+(``codex exec`` or ``codex app-server``) into the same launch run under
+``bwrap``. A warm app-server, started before its run is known, goes in
+through :func:`warm_sandboxed` instead: its sandbox shows an empty runs root
+until :func:`show_warm_run` has its keeper (:mod:`bootstrap.sandbox_keeper`)
+bind the turn's run there. Inside, the turn sees:
 
 ==========================  =====================================================
 ``/usr`` (``/bin``, ``/lib*``  read-only: the system's programs and libraries
@@ -254,7 +257,11 @@ def _check_run_dir(run_dir: str, home: CodexHome, runs_root: str | None) -> str:
 
 def run_bind(run_dir: str, *, writable: bool) -> list[str]:
     """The ``bwrap`` options that show the run at its own path (read-only unless ``writable``)."""
-    return ["--bind" if writable else "--ro-bind", os.path.realpath(run_dir), os.path.abspath(run_dir)]
+    return [
+        "--bind" if writable else "--ro-bind",
+        os.path.realpath(run_dir),
+        os.path.abspath(run_dir),
+    ]
 
 
 def bwrap_argv(

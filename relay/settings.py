@@ -155,7 +155,8 @@ class Settings:
     warm_start: bool = setting(
         True,
         "Runner `app-server`: each worker keeps one initialised Codex ready (a fresh private "
-        "home, used for one turn only), so a turn starts without waiting for Codex to boot.",
+        "home, used for one turn only), so a turn starts without waiting for Codex to boot. "
+        "In the turn sandbox it needs `CODEX_RELAY_RUNS_ROOT`.",
     )
     mcp_transport: str = setting(
         "http",

@@ -80,6 +80,9 @@ def relay_environment(
         "CODEX_RELAY_WORK_DIR": work_dir,
         "CODEX_RELAY_MCP_TRANSPORT": "off",
         "CODEX_RELAY_TURN_TIMEOUT": "60",
+        # One benchmark user opens hundreds of sessions: fair use is not what is measured.
+        "CODEX_RELAY_MAX_SESSIONS_PER_USER": "1000000",
+        "CODEX_RELAY_DAILY_TOKEN_BUDGET": "0",
     }
     env.update(extra)
     return env

@@ -188,6 +188,16 @@ def runtime(settings: Settings, redis_client: redis.Redis) -> RelayRuntime:
 
 
 @pytest.fixture
+def layout(tmp_path: Path) -> dict[str, Path]:
+    """Two runs side by side under a runs root, and a worker work directory, as on a host."""
+    runs = tmp_path / "runs"
+    for name, text in (("run-1", "mine"), ("run-2", "theirs: secret-of-run-2")):
+        (runs / name / "reports").mkdir(parents=True)
+        (runs / name / "reports" / "summary.md").write_text(f"# {name}\n\n{text}\n")
+    return {"runs": runs, "run": runs / "run-1", "other": runs / "run-2", "work": tmp_path / "work"}
+
+
+@pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A small run directory: inputs, a log and a markdown report."""
     run = tmp_path / "runs" / "run-1"

@@ -35,11 +35,15 @@ EDIT_STEPS = [
 ]
 
 
+@pytest.mark.parametrize("runner", ["exec", "app-server"], ids=["exec", "app-server-warm"])
 @pytest.mark.parametrize("transport", ["http", "stdio"])
 def test_agent_lists_reads_and_edits_a_report_through_the_tools(
-    turns, devmodel, run_dir, monkeypatch, transport
+    turns, devmodel, run_dir, monkeypatch, transport, runner
 ):
     monkeypatch.setenv("CODEX_RELAY_MCP_TRANSPORT", transport)
+    monkeypatch.setenv("CODEX_RELAY_RUNNER", runner)
+    # A warm app-server in the turn sandbox shows the run below the runs root.
+    monkeypatch.setenv("CODEX_RELAY_RUNS_ROOT", str(run_dir.parent))
     devmodel.add_scenario("edit_report", EDIT_STEPS)
     report = run_dir / "reports" / "summary.md"
     before = report.read_text()
@@ -48,6 +52,9 @@ def test_agent_lists_reads_and_edits_a_report_through_the_tools(
     result = turns.work()
     events = turns.events(session)
     assert events[-1]["status"] == "completed", (result.stderr[-2000:], events)
+    if runner == "app-server":  # on the warm Codex, not a cold fallback
+        pid = turns.rt.sessions.get(session.id).codex_pgid
+        assert f"warm Codex ready (pid {pid})" in result.stderr + result.stdout
     cards = _mcp_cards(events)
     assert [c["name"] for c in cards] == [
         "list_run_files",

@@ -42,17 +42,6 @@ def _bwraps(codex_bin: str) -> list[str]:
 
 
 @pytest.fixture
-def layout(tmp_path: Path) -> dict[str, Path]:
-    """Two runs side by side and a worker work directory, as on a real host."""
-    runs = tmp_path / "runs"
-    for name, text in (("run-1", "mine"), ("run-2", "theirs: secret-of-run-2")):
-        (runs / name / "reports").mkdir(parents=True)
-        (runs / name / "reports" / "summary.md").write_text(f"# {name}\n\n{text}\n")
-    work = tmp_path / "work"
-    return {"runs": runs, "run": runs / "run-1", "other": runs / "run-2", "work": work}
-
-
-@pytest.fixture
 def sandbox_settings(layout: dict[str, Path]) -> Settings:
     return load_settings({"CODEX_RELAY_WORK_DIR": str(layout["work"])})
 

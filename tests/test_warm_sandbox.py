@@ -60,16 +60,6 @@ def _env(runs: str, work: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def layout(tmp_path: Path) -> dict[str, Path]:
-    """Two runs side by side under a runs root, and a worker work directory."""
-    runs = tmp_path / "runs"
-    for name, text in (("run-1", "mine"), ("run-2", "theirs: secret-of-run-2")):
-        (runs / name / "reports").mkdir(parents=True)
-        (runs / name / "reports" / "summary.md").write_text(f"# {name}\n\n{text}\n")
-    return {"runs": runs, "run": runs / "run-1", "other": runs / "run-2", "work": tmp_path / "work"}
-
-
-@pytest.fixture
 def settings(layout: dict[str, Path]) -> Settings:
     return load_settings(_env(str(layout["runs"]), str(layout["work"])))
 

@@ -173,7 +173,7 @@ def chat_completions() -> Response:
         response.headers["X-Accel-Buffering"] = "no"
         return response
     answer = collect_answer(rt, subscription, turn)
-    failure = turn_failure(answer)
+    failure = turn_failure(rt, subscription.session, answer)
     if failure is not None:
         raise failure
     return jsonify(shape.whole(answer.text, answer.usage))

@@ -76,9 +76,17 @@ def follow_turn(subscription: Subscription, turn: int) -> Iterator[list[dict[str
             return
 
 
-def turn_failure(answer: AnswerText) -> TurnFailed | None:
-    """The error to report for a turn that did not complete (``None`` when it did)."""
-    if not answer.finished:
+def turn_failure(rt: RelayRuntime, session: str, answer: AnswerText) -> TurnFailed | None:
+    """The error to report for a turn that did not complete (``None`` when it did).
+
+    Deleting a session ends its turn ``cancelled`` just before the log goes;
+    whether the stream saw that event first or not, the client hears of the
+    deletion, not of a cancel it never asked for.
+    """
+    deleted = not answer.finished or (
+        answer.status == "cancelled" and rt.sessions.get(session) is None
+    )
+    if deleted:
         return TurnFailed("The session was deleted before the turn ended.", "failed")
     if answer.failed:
         return TurnFailed(answer.failure, answer.status or "failed")
@@ -110,7 +118,7 @@ def stream_chunks(
         for batch in follow_turn(subscription, turn):
             text = "".join(answer.feed(event) for event in batch)
             yield sse_data(shape.content_chunk(text)) if text else KEEPALIVE
-        failure = turn_failure(answer)
+        failure = turn_failure(rt, subscription.session, answer)
         if failure is not None:
             yield sse_data(relay_error_body(failure)[1])
             return

@@ -122,7 +122,7 @@ def test_the_whole_answer_is_the_same_text_as_the_stream(runtime, fanout, turn):
     _append(runtime, record, number, *DELTA_TURN)
     _end(runtime, record, number)
     answer = _collect(runtime, fanout, record.id, number, None)
-    assert answer.text == DELTA_ANSWER and turn_failure(answer) is None
+    assert answer.text == DELTA_ANSWER and turn_failure(runtime, record.id, answer) is None
     assert answer.usage["output_tokens"] == 7
 
 
@@ -215,6 +215,19 @@ def test_a_session_deleted_mid_turn_ends_the_stream_with_an_error(runtime, fanou
     lines = _lines(list(stream))
     assert lines[-1]["error"]["code"] == "turn_failed"
     assert "deleted" in lines[-1]["error"]["message"]
+
+
+def test_a_deleted_session_is_reported_even_when_its_cancel_was_seen_first(runtime, fanout, turn):
+    # delete_session ends the turn `cancelled`, then drops the session and its log;
+    # a stream may have read that cancel before the session was gone.
+    record, number = turn
+    _end(runtime, record, number, "cancelled")
+    answer = _collect(runtime, fanout, record.id, number, None)
+    assert answer.finished and answer.status == "cancelled"
+    assert turn_failure(runtime, record.id, answer) is None  # a cancel, as long as it lives
+    runtime.sessions.delete(runtime.sessions.get(record.id))
+    failure = turn_failure(runtime, record.id, answer)
+    assert failure is not None and "deleted" in str(failure)
 
 
 def test_a_cancelled_turn_ends_with_a_note_then_the_finish_chunk(runtime, fanout, turn):

@@ -551,6 +551,7 @@ def main(argv: list[str] | None = None) -> None:
             # The timed chats queue real turns (no worker runs): lift the per-user limits.
             "CODEX_RELAY_RATE_LIMIT_PER_MINUTE": "1000000",
             "CODEX_RELAY_MAX_RUNNING_TURNS": "1000000",
+            "CODEX_RELAY_MAX_SESSIONS_PER_USER": "1000000",
         }
         for variant, n in plan:
             level = run_level(

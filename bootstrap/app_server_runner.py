@@ -116,12 +116,11 @@ class AppServerRunner:
             return process, None
         try:
             return process, show_warm_run(self.settings, home, ctx.req, slot.workspace, slot.keeper)
-        except KeeperError as exc:
+        except BaseException as exc:
+            process.stop()
+            if not isinstance(exc, KeeperError):
+                raise  # the run may not be shown (SandboxUnavailable): the turn fails
             log.warning("warm Codex given up, starting one for the turn: %s", exc)
-        except BaseException:
-            process.stop()  # the run may not be shown (SandboxUnavailable): the turn fails
-            raise
-        process.stop()
         self._slot = None
         return None, None
 

@@ -347,13 +347,7 @@ def turn_launch(
 ) -> CodexLaunch:
     """A turn's Codex launch: :func:`prepare_launch`, in the turn sandbox unless it is off."""
     launch = prepare_launch(settings, home, request, codex_path, thread_id)
-    if settings.turn_sandbox == "off":
-        log.warning(OFF_WARNING, extra={"session": request.session, "turn": request.turn})
-        return launch
-    bwrap, _ = find_bwrap(settings, codex_path)
-    return sandboxed(
-        launch, settings, run_dir=request.run_dir, tier=request.tier, home=home, bwrap=bwrap
-    )
+    return _for_turn(launch, settings, home, request, codex_path)
 
 
 def turn_app_server_launch(
@@ -366,6 +360,17 @@ def turn_app_server_launch(
     """
     launch = prepare_app_server_launch(settings, home, codex_path, project_dir=request.run_dir)
     launch = replace(launch, cwd=request.run_dir)
+    return _for_turn(launch, settings, home, request, codex_path)
+
+
+def _for_turn(
+    launch: CodexLaunch,
+    settings: Settings,
+    home: CodexHome,
+    request: TurnRequest,
+    codex_path: str,
+) -> CodexLaunch:
+    """``launch`` in the sandbox of ``request``'s turn; as it is (and said so) when that is off."""
     if settings.turn_sandbox == "off":
         log.warning(OFF_WARNING, extra={"session": request.session, "turn": request.turn})
         return launch

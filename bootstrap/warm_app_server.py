@@ -104,6 +104,7 @@ def start_slot(settings: Settings) -> WarmSlot:
     keeper: KeeperLink | None = None
     workspace: WarmWorkspace | None = None
     keeper_end = None
+    process: CodexProcess | None = None
     try:
         # No run yet: each thread marks its own directory untrusted (app_server_plan).
         launch = prepare_app_server_launch(settings, home, codex.path, project_dir=str(home.path))
@@ -116,18 +117,7 @@ def start_slot(settings: Settings) -> WarmSlot:
         process = CodexProcess(
             launch.argv, launch.env, launch.cwd, None, settings.kill_grace, pass_fds=fds
         )
-    except BaseException:
-        for sock in (keeper, keeper_end):
-            if sock is not None:
-                sock.close()
-        home.remove()
-        raise
-    try:
-        try:
-            process.start()
-        finally:
-            if keeper_end is not None:
-                keeper_end.close()  # the keeper has it now
+        process.start()
         channel = RpcChannel()
         _, line = channel.request("initialize", {"clientInfo": CLIENT_INFO})
         if not process.write(line):
@@ -135,15 +125,19 @@ def start_slot(settings: Settings) -> WarmSlot:
         pending = _await_answer(process)
         process.write(channel.notification("initialized"))
     except BaseException:
-        # Whatever stopped the handshake (a failure, or the worker's own stop
+        # Whatever stopped the warm start (a failure, or the worker's own stop
         # request arriving as an exception from its signal handler): leave nothing.
-        with contextlib.suppress(AssertionError, OSError):
-            process.stop()
-        _close_pipes(process)
+        if process is not None:
+            with contextlib.suppress(AssertionError, OSError):
+                process.stop()
+            _close_pipes(process)
         if keeper is not None:
             keeper.close()
         home.remove()
         raise
+    finally:
+        if keeper_end is not None:
+            keeper_end.close()  # the keeper has its own copy
     return WarmSlot(process, home, fingerprint(settings), pending, keeper, workspace)
 
 
